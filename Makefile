@@ -1,0 +1,122 @@
+# sluice -- build, run and test.  Plain GNU make; see README.md.
+#
+#   make                 build sluiced and sluicectl into build/
+#   make run             install what is missing, build, run on etc/sluice.conf
+#   make test            install what is missing, build, run every test
+#   make SANITIZER=address|undefined ...   the same in build-<sanitizer>/
+#   make fuzz            run the libFuzzer targets for FUZZ_SECONDS each
+#   make bench           benchmark against Postfix (docs/performance.md)
+
+CC		?= cc
+SANITIZER	?=
+WERROR		?=
+PYTHON		:= /usr/bin/python3
+FUZZ_SECONDS	?= 60
+
+PKGS		:= libevent libevent_openssl libevent_pthreads openssl libconfig \
+		   libunbound libcrypt
+
+ifeq ($(SANITIZER),)
+BUILD		:= build
+SANFLAGS	:=
+OPT		:= -O2 -D_FORTIFY_SOURCE=2
+else
+BUILD		:= build-$(SANITIZER)
+SANFLAGS	:= -fsanitize=$(SANITIZER) -fno-omit-frame-pointer \
+		   -fno-sanitize-recover=all
+OPT		:= -O1
+endif
+
+CFLAGS		?= -g
+CFLAGS		+= -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) \
+		   -fstack-protector-strong -fPIE -pthread $(SANFLAGS) \
+		   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ifneq ($(WERROR),)
+CFLAGS		+= -Werror
+endif
+LDFLAGS		+= -pie -pthread $(SANFLAGS)
+LDLIBS		+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+PROGS		:= sluiced sluicectl
+LIB_SRCS	:= $(filter-out $(PROGS:%=src/%.c),$(wildcard src/*.c))
+LIB_OBJS	:= $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
+UNIT_BINS	:= $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Pure modules the fuzz targets link (no event loop, no I/O).
+FUZZ_LIB	:= src/smtp_parse.c src/buf.c src/util.c src/log.c
+FUZZ_SRCS	:= $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS	:= $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+
+all: $(PROGS:%=$(BUILD)/%)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libsluice.a: $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/%: $(BUILD)/obj/%.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsluice.a $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libsluice.a \
+		$(LDLIBS) -lcmocka
+
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB)
+
+deps:
+	@scripts/install-deps
+
+run: deps all
+	@mkdir -p var
+	$(BUILD)/sluiced -d -f etc/sluice.conf
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+e2e: all
+	SLUICE_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider \
+		tests/smtp tests/conf
+
+check: unit e2e
+
+fuzz-build: $(FUZZ_BINS)
+
+# Replay every saved corpus, then fuzz each target briefly.
+fuzz-check: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$${f##*/}; \
+		mkdir -p tests/fuzz/corpus/$$n; \
+		echo "== $$n"; \
+		$$f -runs=0 tests/fuzz/corpus/$$n 2>&1 | tail -1; \
+		$$f -max_total_time=10 -max_len=4096 \
+			-artifact_prefix=build-fuzz/ 2>&1 | tail -1; \
+	done
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$${f##*/}; \
+		mkdir -p tests/fuzz/corpus/$$n; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+			-artifact_prefix=build-fuzz/ tests/fuzz/corpus/$$n; \
+	done
+
+test: deps
+	$(MAKE) all
+	$(MAKE) check
+	$(MAKE) SANITIZER=address check
+	$(MAKE) SANITIZER=undefined check
+	$(MAKE) fuzz-check
+
+bench: deps all
+	bench/run-bench
+
+clean:
+	rm -rf build build-* var
+
+.PHONY: all deps run unit e2e check fuzz-build fuzz-check fuzz test bench clean
+.SECONDARY:
