@@ -40,7 +40,7 @@ xreallocarray(void *old, size_t nmemb, size_t size)
 
 	if (size && nmemb > SIZE_MAX / size)
 		fatalx("xreallocarray: %zu*%zu overflows", nmemb, size);
-	p = realloc(old, nmemb * size ? nmemb * size : 1);
+	p = realloc(old, (nmemb * size) != 0 ? nmemb * size : 1);
 	if (p == NULL)
 		fatal("realloc %zu*%zu", nmemb, size);
 	return p;

@@ -1,0 +1,367 @@
+/*
+ * smtp_cmd.c -- the SMTP verbs (RFC 5321 4.1.1, RFC 1869/5321 EHLO,
+ * RFC 3030 BDAT).  A table says when each verb is allowed; handlers get
+ * the parsed command and answer with an enhanced status code (RFC 3463).
+ * Runs in the worker threads; the arguments are untrusted.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "smtp_parse.h"
+#include "smtp_server.h"
+#include "smtp_session.h"
+#include "util.h"
+
+#define CMD_F_HELO	0x01	/* needs HELO/EHLO first */
+#define CMD_F_MAIL	0x02	/* needs MAIL */
+#define CMD_F_NOTX	0x04	/* refused inside a transaction */
+
+struct smtp_command {
+	enum smtp_verb	 verb;
+	const char	*name;		/* for the disconnect log */
+	unsigned	 flags;
+	int		(*fn)(struct smtp_session *, const struct smtp_cmd *);
+};
+
+static int	cmd_helo(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_ehlo(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_mail(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_rcpt(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_data(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_bdat(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_rset(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_noop(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_quit(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_help(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_vrfy(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_expn(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_unimpl(struct smtp_session *, const struct smtp_cmd *);
+
+/* Indexed by enum smtp_verb. */
+static const struct smtp_command smtp_commands[SMTP_CMD_COUNT] = {
+	[SMTP_CMD_UNKNOWN] =	{ SMTP_CMD_UNKNOWN, "unknown", 0, NULL },
+	[SMTP_CMD_HELO] =	{ SMTP_CMD_HELO, "helo", 0, cmd_helo },
+	[SMTP_CMD_EHLO] =	{ SMTP_CMD_EHLO, "ehlo", 0, cmd_ehlo },
+	[SMTP_CMD_MAIL] =	{ SMTP_CMD_MAIL, "mail", CMD_F_HELO | CMD_F_NOTX,
+				    cmd_mail },
+	[SMTP_CMD_RCPT] =	{ SMTP_CMD_RCPT, "rcpt", CMD_F_HELO | CMD_F_MAIL,
+				    cmd_rcpt },
+	[SMTP_CMD_DATA] =	{ SMTP_CMD_DATA, "data", CMD_F_HELO | CMD_F_MAIL,
+				    cmd_data },
+	/* BDAT checks its own order: its chunk must be read regardless. */
+	[SMTP_CMD_BDAT] =	{ SMTP_CMD_BDAT, "bdat", 0, cmd_bdat },
+	[SMTP_CMD_RSET] =	{ SMTP_CMD_RSET, "rset", 0, cmd_rset },
+	[SMTP_CMD_NOOP] =	{ SMTP_CMD_NOOP, "noop", 0, cmd_noop },
+	[SMTP_CMD_QUIT] =	{ SMTP_CMD_QUIT, "quit", 0, cmd_quit },
+	[SMTP_CMD_HELP] =	{ SMTP_CMD_HELP, "help", 0, cmd_help },
+	[SMTP_CMD_VRFY] =	{ SMTP_CMD_VRFY, "vrfy", 0, cmd_vrfy },
+	[SMTP_CMD_EXPN] =	{ SMTP_CMD_EXPN, "expn", 0, cmd_expn },
+	/* XXX: STARTTLS and AUTH arrive with M3. */
+	[SMTP_CMD_STARTTLS] =	{ SMTP_CMD_STARTTLS, "starttls", 0, cmd_unimpl },
+	[SMTP_CMD_AUTH] =	{ SMTP_CMD_AUTH, "auth", 0, cmd_unimpl },
+	[SMTP_CMD_FORBIDDEN] =	{ SMTP_CMD_FORBIDDEN, "forbidden", 0, NULL },
+};
+
+const char *
+smtp_verb_name(enum smtp_verb v)
+{
+	return v < SMTP_CMD_COUNT ? smtp_commands[v].name : "unknown";
+}
+
+static void
+smtp_forbidden(struct smtp_session *s, const char *line, size_t len)
+{
+	char esc[128];
+
+	log_warnx("non-SMTP command from %s[%s]: %s", s->host, s->ip,
+	    log_escape(esc, sizeof(esc), line, len));
+	smtp_close(s, "421 4.7.0 %s Error: non-SMTP command",
+	    s->ctx->cfg->hostname);
+}
+
+/* Check the table's ordering rules; 0 if the verb may run now. */
+static int
+smtp_check_order(struct smtp_session *s, const struct smtp_command *c)
+{
+	if ((c->flags & CMD_F_HELO) && s->helo[0] == '\0')
+		smtp_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+	else if ((c->flags & CMD_F_MAIL) && s->tx == NULL)
+		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
+	else if ((c->flags & CMD_F_NOTX) && s->tx != NULL)
+		smtp_reply(s, "503 5.5.1 Error: nested MAIL command");
+	else
+		return 0;
+	return -1;
+}
+
+void
+smtp_command(struct smtp_session *s, const char *line, size_t len)
+{
+	const struct smtp_command *c;
+	struct smtp_cmd cmd;
+
+	if (smtp_parse_command(line, len, &cmd) == -1) {
+		s->cmd_total[SMTP_CMD_UNKNOWN]++;
+		smtp_reply(s, "500 5.5.2 Error: bad syntax");
+		smtp_error(s);
+		return;
+	}
+	c = &smtp_commands[cmd.verb];
+	s->cmd_total[cmd.verb]++;
+	if (cmd.verb == SMTP_CMD_FORBIDDEN) {
+		smtp_forbidden(s, line, len);
+		return;
+	}
+	if (c->fn == NULL) {
+		smtp_reply(s, "500 5.5.2 Error: command not recognized");
+		smtp_error(s);
+		return;
+	}
+	if (smtp_check_order(s, c) == -1 || c->fn(s, &cmd) == -1) {
+		smtp_error(s);
+		return;
+	}
+	s->cmd_ok[cmd.verb]++;
+}
+
+static int
+smtp_set_helo(struct smtp_session *s, const struct smtp_cmd *cmd,
+    const char *verb)
+{
+	if (cmd->arglen == 0 || !smtp_valid_helo(cmd->arg, cmd->arglen) ||
+	    cmd->arglen >= sizeof(s->helo)) {
+		smtp_reply(s, "501 5.5.4 Syntax: %s hostname", verb);
+		return -1;
+	}
+	memcpy(s->helo, cmd->arg, cmd->arglen);
+	s->helo[cmd->arglen] = '\0';
+	smtp_tx_free(s);		/* RFC 5321 4.1.4: like RSET */
+	return 0;
+}
+
+static int
+cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	if (smtp_set_helo(s, cmd, "HELO") == -1)
+		return -1;
+	s->esmtp = 0;
+	smtp_reply(s, "250 %s", s->ctx->cfg->hostname);
+	return 0;
+}
+
+static int
+cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	const struct config *cfg = s->ctx->cfg;
+
+	if (smtp_set_helo(s, cmd, "EHLO") == -1)
+		return -1;
+	s->esmtp = 1;
+	smtp_reply(s, "250-%s", cfg->hostname);
+	smtp_reply(s, "250-PIPELINING");
+	smtp_reply(s, "250-SIZE %llu",
+	    (unsigned long long)cfg->max_message_size);
+	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
+	smtp_reply(s, "250-8BITMIME");
+	smtp_reply(s, "250-SMTPUTF8");
+	smtp_reply(s, "250-CHUNKING");
+	smtp_reply(s, "250 DSN");
+	return 0;
+}
+
+/* Refuse what the session did not negotiate (RFC 5321 4.1.1.11). */
+static const char *
+smtp_mail_params_check(struct smtp_session *s, const struct smtp_mail_args *m)
+{
+	const struct config *cfg = s->ctx->cfg;
+
+	if (!s->esmtp && (m->has_size || m->body != SMTP_BODY_NONE ||
+	    m->smtputf8 || m->ret != SMTP_RET_NONE || m->envid[0] ||
+	    m->has_auth))
+		return "555 5.5.4 Error: parameters need EHLO";
+	if (m->body == SMTP_BODY_BINARYMIME)
+		return "555 5.5.4 Error: BINARYMIME not supported";
+	if (m->has_auth)	/* XXX: AUTH= is accepted once AUTH is (M3) */
+		return "555 5.5.4 Error: AUTH not offered";
+	if (m->has_size && m->size > cfg->max_message_size)
+		return "552 5.3.4 Error: message size exceeds fixed limit";
+	return NULL;
+}
+
+static int
+cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	struct smtp_mail_args m;
+	enum smtp_parse_err e;
+	const char *refuse;
+
+	memset(&m, 0, sizeof(m));
+	if ((e = smtp_parse_mail(cmd->arg, cmd->arglen, &m)) != SMTP_PARSE_OK) {
+		smtp_reply(s, "%s", smtp_parse_reply(e, 0));
+		return -1;
+	}
+	if ((refuse = smtp_mail_params_check(s, &m)) != NULL) {
+		smtp_reply(s, "%s", refuse);
+		return -1;
+	}
+	s->tx = xcalloc(1, sizeof(*s->tx));
+	s->tx->mail = m;
+	buf_init(&s->tx->body);
+	smtp_reply(s, "250 2.1.0 Ok");
+	return 0;
+}
+
+static int
+cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	struct smtp_tx *tx = s->tx;
+	struct smtp_rcpt_args r;
+	enum smtp_parse_err e;
+
+	if (tx->data != TX_DATA_NONE) {
+		smtp_reply(s, "503 5.5.1 Error: RCPT after BDAT");
+		return -1;
+	}
+	memset(&r, 0, sizeof(r));
+	e = smtp_parse_rcpt(cmd->arg, cmd->arglen, tx->mail.smtputf8, &r);
+	if (e != SMTP_PARSE_OK) {
+		smtp_reply(s, "%s", smtp_parse_reply(e, 1));
+		return -1;
+	}
+	if (!s->esmtp && (r.notify || r.orcpt[0])) {
+		smtp_reply(s, "555 5.5.4 Error: parameters need EHLO");
+		return -1;
+	}
+	/* RFC 5321 4.5.3.1.10: 452 for too many, not counted as an error. */
+	if (tx->nrcpts >= s->ctx->cfg->max_recipients) {
+		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+		return 0;
+	}
+	if (tx->nrcpts == tx->rcpts_cap) {
+		tx->rcpts_cap = tx->rcpts_cap ? tx->rcpts_cap * 2 : 4;
+		tx->rcpts = xreallocarray(tx->rcpts, tx->rcpts_cap,
+		    sizeof(*tx->rcpts));
+	}
+	tx->rcpts[tx->nrcpts++] = r;
+	smtp_reply(s, "250 2.1.5 Ok");
+	return 0;
+}
+
+static int
+cmd_data(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	if (cmd->arglen) {
+		smtp_reply(s, "501 5.5.4 Syntax: DATA");
+		return -1;
+	}
+	if (s->tx->data == TX_DATA_BDAT) {
+		smtp_reply(s, "503 5.5.1 Error: DATA after BDAT");
+		return -1;
+	}
+	if (s->tx->nrcpts == 0) {
+		smtp_reply(s, "503 5.5.1 Error: no valid recipients");
+		return -1;
+	}
+	if (smtp_data_begin(s, TX_DATA_DATA) == -1)
+		return -1;
+	s->state = SESS_DATA;
+	smtp_set_timeout(s, s->ctx->cfg->data_timeout);
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	return 0;
+}
+
+/* "BDAT size [LAST]" (RFC 3030 2). */
+static int
+cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	const char *a = cmd->arg, *sp;
+	size_t n = cmd->arglen;
+	uint64_t size;
+	int last = 0;
+
+	sp = memchr(a, ' ', n);
+	if (sp != NULL) {
+		size_t rest = n - (size_t)(sp - a) - 1;
+		if (rest != 4 || ascii_casecmp_n(sp + 1, "LAST", 4) != 0)
+			sp = a;		/* force the syntax error below */
+		else
+			last = 1;
+	}
+	if (!s->esmtp || sp == a || parse_u64n(a, sp ? (size_t)(sp - a) : n,
+	    0, UINT64_MAX / 2, &size) == -1) {
+		/* The chunk's length is unknown: we can't stay in sync. */
+		smtp_close(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+		return -1;
+	}
+	smtp_bdat_start(s, size, last);
+	return 0;
+}
+
+static int
+cmd_rset(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	(void)cmd;
+	smtp_tx_free(s);
+	smtp_reply(s, "250 2.0.0 Ok");
+	return 0;
+}
+
+static int
+cmd_noop(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	(void)cmd;
+	smtp_reply(s, "250 2.0.0 Ok");
+	return 0;
+}
+
+static int
+cmd_quit(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	(void)cmd;
+	smtp_close(s, "221 2.0.0 Bye");
+	return 0;
+}
+
+static int
+cmd_help(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	(void)cmd;
+	smtp_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT "
+	    "RSET NOOP QUIT HELP VRFY");
+	return 0;
+}
+
+/* RFC 5321 3.5.3: 252 never tells whether the mailbox exists. */
+static int
+cmd_vrfy(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	if (cmd->arglen == 0) {
+		smtp_reply(s, "501 5.5.4 Syntax: VRFY address");
+		return -1;
+	}
+	smtp_reply(s, "252 2.0.0 Cannot VRFY user, but will accept message "
+	    "and attempt delivery");
+	return 0;
+}
+
+static int
+cmd_expn(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	(void)cmd;
+	smtp_reply(s, "502 5.5.1 Error: EXPN not available");
+	return -1;
+}
+
+static int
+cmd_unimpl(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	(void)cmd;
+	smtp_reply(s, "502 5.5.1 Error: command not implemented");
+	return -1;
+}

@@ -1,0 +1,398 @@
+/*
+ * smtp_server.c -- inbound SMTP sessions: accept, greeting, reading
+ * command lines, replies, timeouts and teardown.  Runs in the worker
+ * threads, one event loop each; every byte read here is untrusted.
+ * Commands are handled in smtp_cmd.c, message content in smtp_data.c.
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "smtp_server.h"
+#include "smtp_session.h"
+#include "util.h"
+
+/* Input we hold per session before we stop reading from the socket. */
+#define SMTP_INPUT_HIGHWAT	(256 * 1024)
+
+static atomic_uint	smtp_nsessions;
+
+static void	smtp_read_cb(struct bufferevent *, void *);
+static void	smtp_write_cb(struct bufferevent *, void *);
+static void	smtp_event_cb(struct bufferevent *, short, void *);
+static void	smtp_greet_cb(evutil_socket_t, short, void *);
+static void	smtp_process(struct smtp_session *);
+
+unsigned
+smtp_session_count(void)
+{
+	return atomic_load(&smtp_nsessions);
+}
+
+static void
+smtp_peer_ip(const struct sockaddr *sa, char *dst, size_t len)
+{
+	const void *a = sa->sa_family == AF_INET6 ?
+	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
+	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	if (inet_ntop(sa->sa_family, a, dst, (socklen_t)len) == NULL)
+		strlcpy(dst, "unknown", len);
+}
+
+void
+smtp_set_timeout(struct smtp_session *s, unsigned secs)
+{
+	struct timeval tv = { .tv_sec = secs, .tv_usec = 0 };
+
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+static void
+smtp_greet(struct smtp_session *s)
+{
+	s->state = SESS_CMD;
+	smtp_reply(s, "220 %s ESMTP sluice", s->ctx->cfg->hostname);
+}
+
+/* Refuse a connection over the limits before any per-session work. */
+static int
+smtp_refuse(int fd, const struct config *cfg, const char *ip)
+{
+	char msg[512];
+	int n;
+
+	n = snprintf(msg, sizeof(msg),
+	    "421 4.7.0 %s Error: too many connections\r\n", cfg->hostname);
+	if (send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
+		log_debug("refuse %s: send: %s", ip, strerror(errno));
+	log_warnx("connect from unknown[%s]: too many sessions (max_sessions "
+	    "%u)", ip, cfg->max_sessions);
+	close(fd);
+	return -1;
+}
+
+void
+smtp_session_start(struct smtp_ctx *ctx, int fd, const struct sockaddr *sa,
+    socklen_t salen, const struct config_listener *l)
+{
+	const struct config *cfg = ctx->cfg;
+	struct smtp_session *s;
+	char ip[INET6_ADDRSTRLEN];
+	char c;
+
+	(void)salen;
+	smtp_peer_ip(sa, ip, sizeof(ip));
+	if (atomic_fetch_add(&smtp_nsessions, 1) >= cfg->max_sessions) {
+		atomic_fetch_sub(&smtp_nsessions, 1);
+		smtp_refuse(fd, cfg, ip);
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->ctx = ctx;
+	s->listener = l;
+	strlcpy(s->ip, ip, sizeof(s->ip));
+	strlcpy(s->host, "unknown", sizeof(s->host));
+	s->bev = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL)
+		fatalx("bufferevent_socket_new");
+	bufferevent_setcb(s->bev, smtp_read_cb, NULL, smtp_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_HIGHWAT);
+	smtp_set_timeout(s, cfg->command_timeout);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	log_info("connect from %s[%s]", s->host, s->ip);
+
+	if (cfg->greeting_delay > 0) {
+		struct timeval tv = { .tv_sec = cfg->greeting_delay };
+
+		s->greet_ev = evtimer_new(ctx->base, smtp_greet_cb, s);
+		evtimer_add(s->greet_ev, &tv);
+		return;
+	}
+	/* Even without a delay, a client whose first bytes are already
+	 * here spoke before it could have seen the greeting. */
+	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+		smtp_close(s, "554 5.5.0 %s Error: talking before the greeting",
+		    cfg->hostname);
+		log_warnx("early talker from %s[%s]", s->host, s->ip);
+		return;
+	}
+	smtp_greet(s);
+}
+
+static void
+smtp_greet_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	smtp_greet(s);
+	smtp_process(s);
+}
+
+void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+void
+smtp_close(struct smtp_session *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+	s->state = SESS_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setcb(s->bev, NULL, smtp_write_cb, smtp_event_cb, s);
+}
+
+int
+smtp_error(struct smtp_session *s)
+{
+	if (++s->nerrors < s->ctx->cfg->max_errors)
+		return 0;
+	log_warnx("too many errors from %s[%s]", s->host, s->ip);
+	smtp_close(s, "421 4.7.0 %s Error: too many errors",
+	    s->ctx->cfg->hostname);
+	return 1;
+}
+
+void
+smtp_tx_free(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (tx == NULL)
+		return;
+	spool_msg_abort(tx->msg);
+	buf_free(&tx->body);
+	free(tx->rcpts);
+	free(tx);
+	s->tx = NULL;
+}
+
+/* "ehlo=1 mail=1 rcpt=0/1 ... commands=3/4", as Postfix logs it. */
+static void
+smtp_log_disconnect(struct smtp_session *s)
+{
+	char line[1024];
+	size_t o = 0;
+	unsigned total = 0, ok = 0;
+	int v;
+
+	line[0] = '\0';
+	for (v = 1; v < SMTP_CMD_COUNT; v++) {
+		if (s->cmd_total[v] == 0)
+			continue;
+		total += s->cmd_total[v];
+		ok += s->cmd_ok[v];
+		if (s->cmd_ok[v] == s->cmd_total[v])
+			o += (size_t)snprintf(line + o, sizeof(line) - o,
+			    " %s=%u", smtp_verb_name(v), s->cmd_ok[v]);
+		else
+			o += (size_t)snprintf(line + o, sizeof(line) - o,
+			    " %s=%u/%u", smtp_verb_name(v), s->cmd_ok[v],
+			    s->cmd_total[v]);
+		if (o >= sizeof(line))
+			break;
+	}
+	if (s->cmd_total[0]) {
+		total += s->cmd_total[0];
+		snprintf(line + strlen(line), sizeof(line) - strlen(line),
+		    " unknown=0/%u", s->cmd_total[0]);
+	}
+	if (ok == total)
+		log_info("disconnect from %s[%s]%s commands=%u", s->host,
+		    s->ip, line, total);
+	else
+		log_info("disconnect from %s[%s]%s commands=%u/%u", s->host,
+		    s->ip, line, ok, total);
+}
+
+void
+smtp_session_free(struct smtp_session *s)
+{
+	/* A message being committed still points at us: free on return. */
+	if (s->state == SESS_WAIT) {
+		s->dead = 1;
+		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+		return;
+	}
+	smtp_log_disconnect(s);
+	smtp_tx_free(s);
+	if (s->greet_ev)
+		event_free(s->greet_ev);
+	bufferevent_free(s->bev);
+	free(s);
+	atomic_fetch_sub(&smtp_nsessions, 1);
+}
+
+static void
+smtp_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		smtp_session_free(s);
+}
+
+static void
+smtp_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if ((what & BEV_EVENT_TIMEOUT) && s->state != SESS_CLOSING) {
+		log_info("timeout after %s from %s[%s]",
+		    s->state == SESS_DATA || s->state == SESS_BDAT ?
+		    "DATA" : "command", s->host, s->ip);
+		smtp_close(s, "421 4.4.2 %s Error: timeout exceeded",
+		    s->ctx->cfg->hostname);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR)
+		log_debug("%s[%s]: %s", s->host, s->ip,
+		    strerror(EVUTIL_SOCKET_ERROR()));
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		if (s->state == SESS_DATA || s->state == SESS_BDAT)
+			log_info("lost connection after DATA from %s[%s]",
+			    s->host, s->ip);
+		smtp_session_free(s);
+	}
+}
+
+/*
+ * Take one command line off the input.  Returns 1 with the line (CRLF
+ * removed) in *line, 0 if no complete line is buffered yet, -1 if the
+ * line was refused (too long, bare LF) and a reply was sent.
+ */
+static int
+smtp_next_line(struct smtp_session *s, const char **line, size_t *len)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t max = s->ctx->cfg->max_command_line;
+	struct evbuffer_ptr p;
+	const char *data;
+
+	p = evbuffer_search(in, "\n", 1, NULL);
+	if (p.pos == -1) {
+		if (evbuffer_get_length(in) <= max)
+			return 0;
+		/* RFC 5321 4.5.3.1.4: refuse, and drop it up to its LF. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (!s->skip_line) {
+			s->skip_line = 1;
+			smtp_reply(s, "500 5.5.6 Error: line too long");
+			return -1;
+		}
+		return 0;
+	}
+	if (s->skip_line || (size_t)p.pos + 1 > max) {
+		evbuffer_drain(in, (size_t)p.pos + 1);
+		if (s->skip_line) {
+			s->skip_line = 0;
+			return 0;
+		}
+		smtp_reply(s, "500 5.5.6 Error: line too long");
+		return -1;
+	}
+	data = (const char *)evbuffer_pullup(in, p.pos + 1);
+	if (p.pos == 0 || data[p.pos - 1] != '\r') {
+		evbuffer_drain(in, (size_t)p.pos + 1);
+		smtp_reply(s, "500 5.5.2 Error: bare <LF> received");
+		return -1;
+	}
+	*line = data;
+	*len = (size_t)p.pos - 1;
+	return 1;
+}
+
+/* Handle everything buffered, as far as the state allows. */
+static void
+smtp_process(struct smtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+
+	while (evbuffer_get_length(in) > 0) {
+		const char *line;
+		size_t len;
+		int r;
+
+		switch (s->state) {
+		case SESS_DATA:
+		case SESS_BDAT:
+			if (smtp_data_read(s) == 0)
+				return;
+			continue;
+		case SESS_CMD:
+			break;
+		default:
+			return;
+		}
+		r = smtp_next_line(s, &line, &len);
+		if (r == 0)
+			return;
+		if (r == -1) {
+			if (smtp_error(s))
+				return;
+			continue;
+		}
+		smtp_command(s, line, len);
+		/* The line may still be referenced by nothing: drop it. */
+		if (s->state != SESS_CLOSING)
+			evbuffer_drain(in, len + 2);
+	}
+}
+
+static void
+smtp_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if (s->state == SESS_CONNECTED) {
+		evtimer_del(s->greet_ev);
+		log_warnx("early talker from %s[%s]", s->host, s->ip);
+		smtp_close(s, "554 5.5.0 %s Error: talking before the greeting",
+		    s->ctx->cfg->hostname);
+		return;
+	}
+	smtp_process(s);
+}
+
+void
+smtp_resume(struct smtp_session *s)
+{
+	if (s->state != SESS_CMD)
+		return;
+	bufferevent_enable(s->bev, EV_READ);
+	smtp_process(s);
+}

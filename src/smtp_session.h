@@ -1,0 +1,91 @@
+/*
+ * smtp_session.h -- private to the inbound SMTP modules: the session and
+ * transaction structs shared by smtp_server.c (I/O and lifecycle),
+ * smtp_cmd.c (command handlers) and smtp_data.c (DATA/BDAT to spool).
+ */
+#ifndef SLUICE_SMTP_SESSION_H
+#define SLUICE_SMTP_SESSION_H
+
+#include <netinet/in.h>
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "smtp_parse.h"
+#include "spool.h"
+
+struct bufferevent;
+struct event;
+
+enum sess_state {
+	SESS_CONNECTED,		/* greeting not sent yet */
+	SESS_CMD,		/* reading command lines */
+	SESS_DATA,		/* reading DATA until CRLF.CRLF */
+	SESS_BDAT,		/* reading a BDAT chunk */
+	SESS_WAIT,		/* a commit is pending; input paused */
+	SESS_CLOSING,		/* last reply being flushed */
+};
+
+enum tx_data { TX_DATA_NONE, TX_DATA_DATA, TX_DATA_BDAT };
+
+/* One mail transaction: MAIL to end of data.  RSET/MAIL replace it. */
+struct smtp_tx {
+	struct smtp_mail_args	 mail;
+	struct smtp_rcpt_args	*rcpts;
+	unsigned		 nrcpts;
+	unsigned		 rcpts_cap;
+	enum tx_data		 data;		/* how the content comes */
+	char			 id[SPOOL_ID_LEN + 1];
+	struct spool_msg	*msg;		/* created when data begins */
+	struct buf		 body;		/* decoded, not yet written */
+	struct data_decoder	 dec;
+	int			 too_big;
+	uint64_t		 bdat_left;	/* octets of this chunk to read */
+	int			 bdat_last;
+	const char		*bdat_fail;	/* reply after a rejected chunk */
+};
+
+struct smtp_session {
+	struct smtp_ctx		*ctx;
+	const struct config_listener *listener;
+	struct bufferevent	*bev;
+	struct event		*greet_ev;	/* greeting_delay timer */
+	enum sess_state		 state;
+	char			 ip[INET6_ADDRSTRLEN];
+	char			 host[256];	/* "unknown" until rDNS (M3) */
+	char			 helo[256];
+	int			 esmtp;		/* EHLO, not HELO */
+	int			 skip_line;	/* discarding an overlong line */
+	int			 dead;		/* peer gone while committing */
+	unsigned		 nerrors;
+	unsigned		 cmd_total[SMTP_CMD_COUNT];
+	unsigned		 cmd_ok[SMTP_CMD_COUNT];
+	struct smtp_tx		*tx;
+};
+
+/* smtp_server.c */
+void	smtp_reply(struct smtp_session *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Count a protocol error; 1 if the session was closed for too many. */
+int	smtp_error(struct smtp_session *);
+/* Send a last reply and close once it is written. */
+void	smtp_close(struct smtp_session *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	smtp_tx_free(struct smtp_session *);
+/* Resume reading input after a commit finished. */
+void	smtp_resume(struct smtp_session *);
+void	smtp_session_free(struct smtp_session *);
+/* Idle limit for the next read or write (RFC 5321 4.5.3.2). */
+void	smtp_set_timeout(struct smtp_session *, unsigned secs);
+
+/* smtp_cmd.c */
+void	smtp_command(struct smtp_session *, const char *line, size_t len);
+const char *smtp_verb_name(enum smtp_verb);
+
+/* smtp_data.c */
+int	smtp_data_begin(struct smtp_session *, enum tx_data);
+/* Eat DATA or BDAT content from the input; returns octets consumed. */
+size_t	smtp_data_read(struct smtp_session *);
+void	smtp_bdat_start(struct smtp_session *, uint64_t size, int last);
+
+#endif

@@ -1,0 +1,260 @@
+"""Start, stop and kill the real sluiced for a test."""
+import os
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+import time
+
+from . import spool
+from .smtpclient import RawClient, TIMEOUT
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 15.0
+
+# What a sanitizer prints when it finds something.
+SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|"
+                          r"runtime error:|SUMMARY: UndefinedBehavior")
+
+DEFAULTS = {
+    "hostname": "mx.test.example",
+    "max_message_size": 1048576,
+    "max_recipients": 1000,
+    "max_command_line": 512,
+    "max_text_line": 1000,
+    "max_errors": 20,
+    "command_timeout": "5m",
+    "data_timeout": "3m",
+    "greeting_delay": 0,
+    "workers": 2,
+    "log_level": "info",
+}
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def config_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+    raise TypeError("config value %r" % (v,))
+
+
+class DaemonError(AssertionError):
+    pass
+
+
+class Sluiced:
+    """One sluiced process (and its restarts) with its own config, spool
+    and log under workdir.  Keyword overrides replace DEFAULTS; a value
+    of None leaves the key out."""
+
+    def __init__(self, build, workdir, **overrides):
+        self.build = build
+        self.binary = os.path.join(build, "sluiced")
+        self.ctl_binary = os.path.join(build, "sluicectl")
+        self.workdir = str(workdir)
+        os.makedirs(self.workdir, exist_ok=True)
+        self.host = "127.0.0.1"
+        self.port = overrides.pop("port", None) or free_port()
+        self.spool_dir = os.path.join(self.workdir, "spool")
+        os.makedirs(self.spool_dir, exist_ok=True)
+        self.config_path = os.path.join(self.workdir, "sluice.conf")
+        self.settings = dict(DEFAULTS)
+        self.settings.update(overrides)
+        self.hostname = self.settings.get("hostname")
+        self.proc = None
+        self.runs = 0
+        self.log_paths = []
+        self.expect_death = False
+        self.write_config()
+
+    # -- config
+    def config_text(self):
+        lines = []
+        for k, v in self.settings.items():
+            if v is None or k == "listeners":
+                continue
+            lines.append("%s = %s;" % (k, config_value(v)))
+        lines.append('spool_dir = %s;' % config_value(self.spool_dir))
+        lines.append('listeners = ( { address = "%s:%d"; role = "smtp"; } );'
+                     % (self.host, self.port))
+        return "\n".join(lines) + "\n"
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            f.write(self.config_text())
+
+    # -- log
+    @property
+    def log_path(self):
+        return self.log_paths[-1] if self.log_paths else None
+
+    def log_text(self, all_runs=False):
+        paths = self.log_paths if all_runs else self.log_paths[-1:]
+        out = []
+        for p in paths:
+            try:
+                with open(p, "rb") as f:
+                    out.append(f.read().decode("utf-8", "replace"))
+            except FileNotFoundError:
+                pass
+        return "".join(out)
+
+    def log_lines(self):
+        return self.log_text().splitlines()
+
+    def wait_log(self, pattern, timeout=10.0):
+        """Wait until a line of the current log matches the regex
+        pattern; returns the match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log_lines():
+                m = rx.search(line)
+                if m:
+                    return m
+            if time.monotonic() > deadline:
+                raise AssertionError("no log line matches %r within %.0f s;"
+                                     " log:\n%s" % (pattern, timeout,
+                                                    self.log_tail()))
+            time.sleep(0.05)
+
+    def log_tail(self, n=60):
+        return "\n".join(self.log_lines()[-n:])
+
+    # -- process
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout=START_TIMEOUT):
+        assert not self.running(), "sluiced already running"
+        self.runs += 1
+        log_path = os.path.join(self.workdir, "sluiced.%d.log" % self.runs)
+        self.log_paths.append(log_path)
+        logf = open(log_path, "wb")
+        try:
+            self.proc = subprocess.Popen(
+                [self.binary, "-d", "-f", self.config_path],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                cwd=self.workdir)
+        finally:
+            logf.close()
+        self.expect_death = False
+        deadline = time.monotonic() + timeout
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise DaemonError("sluiced exited with %s before listening;"
+                                  " log:\n%s" % (rc, self.log_text()))
+            try:
+                s = socket.create_connection((self.host, self.port),
+                                             timeout=1.0)
+                s.close()
+                return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                self.proc.wait()
+                raise DaemonError("sluiced not listening on %s:%d after "
+                                  "%.0f s; log:\n%s" % (self.host, self.port,
+                                                        timeout,
+                                                        self.log_text()))
+            time.sleep(0.05)
+
+    def stop(self, timeout=STOP_TIMEOUT, check=True):
+        """SIGTERM and wait.  With check, fail unless it exits with 0 and
+        without a sanitizer report."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                if check:
+                    raise DaemonError("sluiced did not exit within %.0f s of "
+                                      "SIGTERM; log:\n%s"
+                                      % (timeout, self.log_tail()))
+        rc = self.proc.returncode
+        if check:
+            self.check_exit(rc)
+        return rc
+
+    def check_exit(self, rc):
+        if self.expect_death and rc == -signal.SIGKILL:
+            return
+        if rc != 0:
+            raise DaemonError("sluiced exited with %s; log:\n%s"
+                              % (rc, self.log_tail()))
+        self.check_sanitizers()
+
+    def check_sanitizers(self):
+        text = self.log_text(all_runs=True)
+        m = SANITIZER_RE.search(text)
+        if m:
+            raise DaemonError("sanitizer report in the sluiced log:\n%s"
+                              % text[max(0, m.start() - 200):m.start() + 6000])
+
+    def kill9(self):
+        assert self.running(), "sluiced is not running"
+        self.expect_death = True
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(STOP_TIMEOUT)
+
+    def restart(self, timeout=START_TIMEOUT):
+        if self.running():
+            self.stop()
+        self.start(timeout)
+        return self
+
+    def assert_alive(self):
+        rc = self.proc.poll() if self.proc else "never started"
+        assert rc is None, "sluiced died (%s); log:\n%s" % (rc,
+                                                             self.log_tail())
+
+    # -- clients
+    def connect(self, **kw):
+        return RawClient(self.host, self.port, **kw)
+
+    def smtp(self, timeout=TIMEOUT, ehlo=True):
+        s = smtplib.SMTP(self.host, self.port, timeout=timeout)
+        if ehlo:
+            s.ehlo("client.example")
+        return s
+
+    def ctl(self, *args, timeout=60):
+        return subprocess.run([self.ctl_binary, "-f", self.config_path]
+                              + list(args), capture_output=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    # -- spool
+    def queue_ids(self):
+        return spool.queue_ids(self.spool_dir)
+
+    def incoming_ids(self):
+        return spool.incoming_ids(self.spool_dir)
+
+    def message(self, qid):
+        return spool.read_message(self.spool_dir, qid)
+
+    def wait_incoming_empty(self, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while self.incoming_ids():
+            if time.monotonic() > deadline:
+                raise AssertionError("files left in incoming/: %s"
+                                     % self.incoming_ids())
+            time.sleep(0.05)
