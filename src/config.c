@@ -145,16 +145,18 @@ static const struct config_param config_params[] = {
 	  CFG(listeners), .desc = "addresses to accept SMTP on" },
 	{ .name = "max_message_size", .type = PARAM_SIZE, .def = "25M",
 	  .min = 10 * KIB, .max = 2 * GIB, CFG(max_message_size),
-	  .ref = "RFC 1870", .desc = "largest message accepted (SIZE)" },
+	  .desc = "largest message accepted, advertised with SIZE" },
 	{ .name = "max_recipients", .type = PARAM_UINT, .def = "1000",
 	  .min = 100, .max = 100000, CFG(max_recipients),
 	  .ref = "RFC 5321 4.5.3.1.8", .desc = "RCPT TO per transaction" },
 	{ .name = "max_command_line", .type = PARAM_UINT, .def = "512",
 	  .min = 512, .max = 65536, CFG(max_command_line),
-	  .ref = "RFC 5321 4.5.3.1.4", .desc = "command line octets, CRLF incl." },
+	  .ref = "RFC 5321 4.5.3.1.4",
+	  .desc = "longest command line in octets, CRLF included" },
 	{ .name = "max_text_line", .type = PARAM_UINT, .def = "1000",
 	  .min = 1000, .max = 1000000, CFG(max_text_line),
-	  .ref = "RFC 5321 4.5.3.1.6", .desc = "message line octets, CRLF incl." },
+	  .ref = "RFC 5321 4.5.3.1.6",
+	  .desc = "longest message text line in octets, CRLF included" },
 	{ .name = "max_errors", .type = PARAM_UINT, .def = "20", .min = 1,
 	  .max = 1000, CFG(max_errors),
 	  .desc = "bad commands in a session before 421 and hang-up" },
@@ -163,10 +165,11 @@ static const struct config_param config_params[] = {
 	  .desc = "concurrent SMTP sessions, all listeners together" },
 	{ .name = "command_timeout", .type = PARAM_DURATION, .def = "5m",
 	  .min = 1, .max = 3600, CFG(command_timeout),
-	  .ref = "RFC 5321 4.5.3.2", .desc = "idle time waiting for a command" },
+	  .ref = "RFC 5321 4.5.3.2.7",
+	  .desc = "idle time waiting for a command" },
 	{ .name = "data_timeout", .type = PARAM_DURATION, .def = "3m",
 	  .min = 1, .max = 3600, CFG(data_timeout),
-	  .ref = "RFC 5321 4.5.3.2.6", .desc = "idle time inside DATA/BDAT" },
+	  .ref = "RFC 5321 4.5.3.2.5", .desc = "idle time inside DATA/BDAT" },
 	{ .name = "greeting_delay", .type = PARAM_DURATION, .def = "0",
 	  .max = 300, CFG(greeting_delay),
 	  .desc = "wait before the 220 banner; early talkers are rejected" },
@@ -775,10 +778,12 @@ config_skip_noise(const char *p, unsigned *line)
 		else if (*p == '#' || (p[0] == '/' && p[1] == '/'))
 			p += strcspn(p, "\n");
 		else if (p[0] == '/' && p[1] == '*') {
-			for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/');
-			    p++)
+			for (p += 2; *p != '\0'; p++) {
+				if (p[0] == '*' && p[1] == '/')
+					break;
 				if (*p == '\n')
 					(*line)++;
+			}
 			p += *p != '\0' ? 2 : 0;
 		} else if (*p == '"') {
 			for (p++; *p != '\0' && *p != '"'; p++) {
@@ -1009,7 +1014,7 @@ config_dump_param(const struct config_param *p, const void *base, FILE *fp,
 	} else {
 		v = config_fetch(base, p);
 		config_fmt_value(p, v, buf, sizeof(buf));
-		/* Suffixed or past 32 bits: a string (see config_check_ints). */
+		/* Suffixed or past 32 bits: a string (config_check_ints). */
 		if (strspn(buf, "0123456789") != strlen(buf) || v > INT32_MAX)
 			config_dump_string(buf, fp);
 		else

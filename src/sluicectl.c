@@ -182,7 +182,10 @@ main(int argc, char *argv[])
 	cfg = xcalloc(1, sizeof(*cfg));
 	if (config_load(cfg, file, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
+		free(cfg);
 		return 1;
 	}
-	return queue_list(cfg, json);
+	ch = queue_list(cfg, json);
+	free(cfg);
+	return ch;
 }

@@ -107,12 +107,14 @@ main(int argc, char *argv[])
 	cfg = xcalloc(1, sizeof(*cfg));
 	if (config_load(cfg, file, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
+		free(cfg);
 		return 1;
 	}
 	if (check) {
 		if (verbose)
 			config_dump(cfg, stdout);
 		fprintf(stderr, "configuration OK\n");
+		free(cfg);
 		return 0;
 	}
 	log_init("sluiced", debug, cfg->log_level);
