@@ -12,6 +12,8 @@
 
 #define CONFIG_LISTENERS_MAX	16
 #define CONFIG_ERR_MAX		512
+#define CONFIG_DOMAINS_MAX	256
+#define CONFIG_ROUTES_MAX	64
 
 enum listener_role {
 	LISTENER_SMTP,		/* port 25: MX for local domains, relay if allowed */
@@ -22,6 +24,28 @@ enum listener_role {
 enum spool_sync_mode {
 	SPOOL_SYNC_SYNCFS,	/* group commit: one syncfs() per batch */
 	SPOOL_SYNC_FSYNC,	/* fdatasync() each file, then the directory */
+};
+
+/* Outbound TLS (values match enum smtp_client_tls in smtp_client.h). */
+enum tls_level {
+	TLS_LEVEL_NONE,			/* "none" */
+	TLS_LEVEL_OPPORTUNISTIC,	/* "opportunistic": STARTTLS if offered */
+	TLS_LEVEL_REQUIRED,		/* "required": STARTTLS, verified cert */
+	TLS_LEVEL_IMPLICIT,		/* "implicit": TLS on connect (465) */
+};
+
+/*
+ * Where mail for some domains goes instead of their MX: a smarthost
+ * (host set), or MX delivery with its own TLS level (host empty).
+ */
+struct config_route {
+	char		 domain[256];	/* "example.com"; ".example.com" also
+					   matches subdomains; "" in smarthost */
+	char		 host[256];	/* name or IP; "" = MX delivery */
+	unsigned	 port;		/* default 25 (smtp_port) */
+	enum tls_level	 tls;
+	char		 auth_user[256];	/* "" = no AUTH */
+	char		 auth_password[256];	/* secret; never logged */
 };
 
 struct config_listener {
@@ -56,6 +80,41 @@ struct config {
 	unsigned	 greeting_delay;	/* early-talker detection */
 
 	int		 log_level;		/* enum log_level */
+
+	/* Local delivery (M2). */
+	char		 local_domains[CONFIG_DOMAINS_MAX][256];
+	unsigned	 nlocal_domains;
+	char		 mailbox_root[4096];	/* ROOT/domain/local/ Maildirs */
+	char		 aliases_file[4096];	/* "" = none */
+	char		 lmtp_address[128];	/* "IP:PORT": LMTP, not Maildir */
+
+	/* Relaying (M2). */
+	struct config_route smarthost;		/* host "" = direct MX */
+	struct config_route routes[CONFIG_ROUTES_MAX];
+	unsigned	 nroutes;
+	char		 dns_forwarder[128];	/* "IP" or "IP@PORT"; "" = resolv.conf */
+	unsigned	 outbound_ipv6;		/* 0/1 */
+	unsigned	 smtp_port;		/* remote port for MX delivery */
+	enum tls_level	 outbound_tls;		/* for MX delivery */
+	char		 tls_ca_file[4096];	/* "" = system store */
+	unsigned	 dest_concurrency;	/* connections per destination */
+	unsigned	 outbound_concurrency;	/* connections in all */
+	unsigned	 max_messages_per_connection;
+
+	/* Outbound timeouts, seconds (RFC 5321 4.5.3.2). */
+	unsigned	 connect_timeout;
+	unsigned	 smtp_greeting_timeout;
+	unsigned	 smtp_command_timeout;
+	unsigned	 smtp_data_timeout;
+	unsigned	 smtp_done_timeout;
+
+	/* Retries and notices (M2). */
+	unsigned	 retry_min;
+	unsigned	 retry_max;
+	unsigned	 queue_lifetime;
+	unsigned	 delay_warning;		/* 0 = never */
+	unsigned	 max_received;		/* loop detection */
+	uint64_t	 bounce_return_max;	/* larger originals: headers */
 };
 
 /*

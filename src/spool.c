@@ -56,6 +56,7 @@ static struct {
 	struct spool_msg **tail;
 	int		 stopping;
 	int		 running;
+	int		 sync_wanted;	/* spool_sync_soon() was called */
 	pthread_t	 thread;
 } spool = { .incoming_fd = -1, .queue_fd = -1,
     .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
@@ -404,22 +405,85 @@ static void *
 spool_commit_main(void *arg)
 {
 	struct spool_msg *batch;
+	int sync_only;
 
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&spool.lock);
-		while (spool.head == NULL && !spool.stopping)
+		while (spool.head == NULL && !spool.sync_wanted &&
+		    !spool.stopping)
 			pthread_cond_wait(&spool.cond, &spool.lock);
 		batch = spool.head;
 		spool.head = NULL;
 		spool.tail = &spool.head;
+		sync_only = batch == NULL && spool.sync_wanted;
+		spool.sync_wanted = 0;
 		pthread_mutex_unlock(&spool.lock);
+		if (sync_only) {
+			/* Removals and state records: nobody waits. */
+			if (syncfs(spool.queue_fd) == -1)
+				log_warn("spool: syncfs");
+			continue;
+		}
 		if (batch == NULL)
 			break;
 		spool_sync_batch(batch);
 		spool_deliver_batch(batch);
 	}
 	return NULL;
+}
+
+void
+spool_sync_soon(void)
+{
+	pthread_mutex_lock(&spool.lock);
+	if (!spool.sync_wanted) {
+		spool.sync_wanted = 1;
+		pthread_cond_signal(&spool.cond);
+	}
+	pthread_mutex_unlock(&spool.lock);
+}
+
+int
+spool_queue_open(const char *id)
+{
+	return openat(spool.queue_fd, id, O_RDWR | O_APPEND | O_CLOEXEC);
+}
+
+int
+spool_queue_remove(const char *id)
+{
+	if (unlinkat(spool.queue_fd, id, 0) == -1)
+		return -1;
+	spool_sync_soon();
+	return 0;
+}
+
+int
+spool_append(int fd, const struct buf *records)
+{
+	struct iovec iov = { .iov_base = records->data,
+	    .iov_len = records->len };
+
+	if (records->len == 0)
+		return 0;
+	return spool_writev_all(fd, &iov, 1);
+}
+
+void
+spool_queue_scan(void (*fn)(const char *, void *), void *arg)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(spool.queue_fd)) == -1 || (d = fdopendir(fd)) == NULL)
+		fatal("spool: opendir queue");
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			fn(de->d_name, arg);
+	closedir(d);
 }
 
 void

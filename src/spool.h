@@ -73,6 +73,17 @@ void	spool_msg_commit(struct spool_msg *, struct spool_notify *,
 	    void (*cb)(struct spool_msg *, void *), void *arg);
 void	spool_msg_free(struct spool_msg *);
 
+/* Open a committed message read-write (for state records); -1 on error. */
+int	spool_queue_open(const char *id);
+/* Remove a message that is done; made durable by a later sync. */
+int	spool_queue_remove(const char *id);
+/* Append state records to an open queue file (docs/spool.md). */
+int	spool_append(int fd, const struct buf *records);
+/* Ask the commit thread for a sync soon, without waiting for it. */
+void	spool_sync_soon(void);
+/* Call fn for every message in queue/ (at start-up). */
+void	spool_queue_scan(void (*fn)(const char *id, void *), void *arg);
+
 /* A per-thread completion queue on an event loop. */
 struct spool_notify *spool_notify_new(struct event_base *);
 void	spool_notify_free(struct spool_notify *);

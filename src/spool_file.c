@@ -138,6 +138,10 @@ env_state(struct spool_env *e, char *line)
 	int n = 0;
 	struct spool_rcpt *r;
 
+	if (strncmp(line, "notice delay ", 13) == 0) {
+		e->delay_notified = 1;
+		return 0;
+	}
 	if (sscanf(line, "state %llu %15s %llu %n", &idx, st, &t, &n) < 3 ||
 	    idx >= e->nrcpts)
 		return -1;

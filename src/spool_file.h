@@ -35,6 +35,7 @@ struct spool_env {
 	char		*envid;		/* NULL when absent */
 	struct spool_rcpt *rcpts;
 	size_t		 nrcpts;
+	int		 delay_notified; /* a delay DSN went out ("notice delay") */
 	uint64_t	 msg_off;	/* offset of the message in the file */
 	uint64_t	 msg_len;
 };

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 

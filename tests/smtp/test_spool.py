@@ -128,7 +128,7 @@ def test_log_null_sender_and_counts(daemon):
     daemon.wait_log(r"\b%s: from=<>, size=[0-9]+, nrcpt=2 \(queue active\)$"
                     % qid)
     daemon.wait_log(r"disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=1 "
-                    r"rcpt=2 data=1 (unknown=0/1 )?quit=1 commands=[0-9]+")
+                    r"rcpt=2 data=1 quit=1 unknown=0/1 commands=6/7$")
 
 
 def test_restart_keeps_queue(daemon):
