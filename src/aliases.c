@@ -12,7 +12,7 @@
  *	postmaster: root
  *	root: alice@example.org, bob
  *	staff@example.com: carol@example.net,
- *		dave@example.net		(continuation: leading white space)
+ *		dave@example.net	(continuation: leading blank)
  *
  * A key with '@' is a full address; a bare key (no '@') applies to the
  * local part of every local domain.  A target with '@' is a full address;

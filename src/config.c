@@ -4,7 +4,9 @@
  * are dropped.  The file is the operator's, not a peer's, but every key,
  * type and bound is checked: all of them come from one table,
  * config_params[], which loading, defaults and config_dump() all read.
- * Adding a key is adding a row (and a field in config.h).
+ * Adding a key is adding a row (and a field in config.h).  Keys that
+ * hold groups (listeners, smarthost, routes) read their members with a
+ * sub-table of the same rows, a struct config_schema.
  *
  * Every error reads "FILE:LINE: key: message", or "FILE: message" when
  * the file cannot be read at all.
@@ -15,6 +17,7 @@
 #include <sys/socket.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -32,6 +35,8 @@
 #define CONFIG_FILE_MAX		(1024 * 1024)	/* far above any real file */
 #define CONFIG_SCOPE_MAX	32
 #define CONFIG_VALUE_MAX	64		/* a formatted number */
+#define CONFIG_DEFAULT_MAX	512		/* "key = def;" of a list row */
+#define CONFIG_SECRET_MASK	"********"
 
 #define KIB			1024ULL
 #define MIB			(1024ULL * KIB)
@@ -40,20 +45,38 @@
 enum param_type {
 	PARAM_STRING,		/* min/max bound the length */
 	PARAM_UINT,
+	PARAM_BOOL,		/* true or false; stored as 1 or 0 */
 	PARAM_SIZE,		/* octets, or "25M" (K, M, G; binary) */
 	PARAM_DURATION,		/* seconds, or "5m" (s, m, h, d) */
 	PARAM_ENUM,		/* a string from names[] */
-	PARAM_ADDRESS,		/* "IP:PORT"; also fills host and port */
-	PARAM_LISTENERS,	/* a list of groups read with listener_params */
+	PARAM_ADDRESS,		/* "IP:PORT" or "[IPv6]:PORT"; min 0: "" too */
+	PARAM_STRLIST,		/* [ "a", ... ]: each entry a PARAM_STRING of
+				   elem - 1 octets at most; no duplicates */
+	PARAM_GROUP,		/* { ... } read with schema; absent: all 0 */
+	PARAM_LIST,		/* ( { ... }, ... ) each read with schema */
 };
 
 #define PARAM_F_REQUIRED	0x01	/* no default: the key must be set */
+#define PARAM_F_SECRET		0x02	/* dumped as CONFIG_SECRET_MASK */
+#define PARAM_F_LOWER		0x04	/* strings: lowercased as loaded */
+#define PARAM_F_READABLE	0x08	/* strings: a file we can open, if set */
+/* Schema rows shared by a PARAM_LIST and a lone PARAM_GROUP: */
+#define PARAM_F_LIST_ONLY	0x10	/* a key of list entries only */
+#define PARAM_F_GROUP_REQUIRED	0x20	/* required in the lone group */
 
 struct config_enum {
 	const char	*name;
 	unsigned	 value;
 };
 
+struct config_ctx;
+struct config_schema;
+
+/*
+ * One key.  The lists (PARAM_STRLIST, PARAM_LIST) count their entries
+ * with min..max and keep the count in an unsigned at count; every other
+ * type is bounded by min..max as its comment says.
+ */
 struct config_param {
 	const char	*name;		/* file key == struct field */
 	enum param_type	 type;
@@ -62,11 +85,29 @@ struct config_param {
 	uint64_t	 max;
 	size_t		 off;		/* of the field in its struct */
 	size_t		 size;		/* of the field */
+	size_t		 elem;		/* lists: of one entry */
+	size_t		 count;		/* lists: offset of the count */
 	int		 flags;
 	const struct config_enum *names; /* PARAM_ENUM; ends with NULL */
-	const char	*(*check)(const char *); /* PARAM_STRING: NULL or why */
+	const char	*(*check)(const char *); /* strings: NULL or why */
+	const struct config_schema *schema; /* PARAM_GROUP, PARAM_LIST */
+	const char	*at_least;	/* a key this one must not be below */
 	const char	*ref;		/* cited by bound errors */
 	const char	*desc;		/* one line, for docs and dumps */
+};
+
+/* The members of a group, alone (PARAM_GROUP) or listed (PARAM_LIST). */
+struct config_schema {
+	const struct config_param *params;
+	size_t		 nparams;
+	const char	*example;	/* one group, shown by shape errors */
+	/*
+	 * Entry i of the array at entries is loaded; check it against
+	 * itself and entries 0..i-1, and fill derived fields.  A lone
+	 * group is entry 0.  Returns 0, or -1 with the error written.
+	 */
+	int		(*check)(struct config_ctx *, const config_setting_t *,
+			    void *entries, unsigned i);
 };
 
 struct config_ctx {
@@ -79,15 +120,23 @@ struct config_ctx {
 /* Fields are stored through memcpy by size; enums must be this wide. */
 _Static_assert(sizeof(enum spool_sync_mode) == sizeof(unsigned), "enum");
 _Static_assert(sizeof(enum listener_role) == sizeof(unsigned), "enum");
+_Static_assert(sizeof(enum tls_level) == sizeof(unsigned), "enum");
 _Static_assert(sizeof(int) == sizeof(unsigned), "int");
 
 static const char *config_valid_hostname(const char *);
+static const char *config_valid_route_domain(const char *);
+static const char *config_valid_host(const char *);
 static const char *config_valid_path(const char *);
-static int	config_load_group(struct config_ctx *,
-		    const config_setting_t *, const struct config_param *,
-		    size_t, void *);
-static void	config_dump_group(const struct config_param *, size_t,
-		    const void *, FILE *, const char *);
+static const char *config_valid_forwarder(const char *);
+static int	config_check_listener(struct config_ctx *,
+		    const config_setting_t *, void *, unsigned);
+static int	config_check_route(struct config_ctx *,
+		    const config_setting_t *, void *, unsigned);
+static int	config_load_param(struct config_ctx *,
+		    const struct config_param *, const config_setting_t *,
+		    void *);
+static void	config_dump_param(const struct config_param *, const void *,
+		    FILE *, const char *);
 
 static const struct config_enum config_sync_names[] = {
 	{ "syncfs",		SPOOL_SYNC_SYNCFS },
@@ -109,14 +158,37 @@ static const struct config_enum config_log_names[] = {
 	{ NULL,			0 },
 };
 
+/* A smarthost or route may also use TLS from the first byte (465). */
+static const struct config_enum config_tls_names[] = {
+	{ "none",		TLS_LEVEL_NONE },
+	{ "opportunistic",	TLS_LEVEL_OPPORTUNISTIC },
+	{ "required",		TLS_LEVEL_REQUIRED },
+	{ "implicit",		TLS_LEVEL_IMPLICIT },
+	{ NULL,			0 },
+};
+
+/* MX delivery is always port 25 with STARTTLS (RFC 3207), never 465. */
+static const struct config_enum config_mx_tls_names[] = {
+	{ "none",		TLS_LEVEL_NONE },
+	{ "opportunistic",	TLS_LEVEL_OPPORTUNISTIC },
+	{ "required",		TLS_LEVEL_REQUIRED },
+	{ NULL,			0 },
+};
+
 #define FIELD(type, m)	.off = offsetof(type, m),			\
 			.size = sizeof(((type *)0)->m)
+/* An array field m with its count in field n. */
+#define LIST(type, m, n) FIELD(type, m),				\
+			.elem = sizeof(((type *)0)->m[0]),		\
+			.count = offsetof(type, n)
 #define CFG(m)		FIELD(struct config, m)
+#define CFG_LIST(m, n)	LIST(struct config, m, n)
 #define LSN(m)		FIELD(struct config_listener, m)
+#define RTE(m)		FIELD(struct config_route, m)
 
-/* The keys of one listeners entry. */
+/* The keys of one listeners entry; the check fills host and port. */
 static const struct config_param listener_params[] = {
-	{ .name = "address", .type = PARAM_ADDRESS, .min = 1, .max = 65535,
+	{ .name = "address", .type = PARAM_ADDRESS, .min = 1, .max = 127,
 	  LSN(address), .flags = PARAM_F_REQUIRED,
 	  .desc = "numeric \"IPv4:PORT\" or \"[IPv6]:PORT\" to listen on" },
 	{ .name = "role", .type = PARAM_ENUM, .def = "smtp", LSN(role),
@@ -124,9 +196,45 @@ static const struct config_param listener_params[] = {
 	  .desc = "smtp (MX, port 25), submission (587), submissions (465)" },
 };
 
+static const struct config_schema listener_schema = {
+	listener_params, nitems(listener_params),
+	"{ address = \"IP:PORT\"; }", config_check_listener,
+};
+
 /*
- * Every top-level key.  hostname's default is computed (the FQDN), so
- * its def is NULL; the listeners default is one smtp listener.
+ * The keys of one routes entry.  smarthost is the same group without
+ * domain, and there host is required.
+ */
+static const struct config_param route_params[] = {
+	{ .name = "domain", .type = PARAM_STRING, .min = 1, .max = 255,
+	  RTE(domain), .check = config_valid_route_domain,
+	  .flags = PARAM_F_REQUIRED | PARAM_F_LIST_ONLY | PARAM_F_LOWER,
+	  .desc = "\"example.com\"; \".example.com\" for its subdomains" },
+	{ .name = "host", .type = PARAM_STRING, .def = "", .max = 255,
+	  RTE(host), .check = config_valid_host,
+	  .flags = PARAM_F_GROUP_REQUIRED,
+	  .desc = "host name or IP to relay to; \"\" delivers by MX" },
+	{ .name = "port", .type = PARAM_UINT, .def = "25", .min = 1,
+	  .max = 65535, RTE(port), .desc = "port on host" },
+	{ .name = "tls", .type = PARAM_ENUM, .def = "opportunistic",
+	  RTE(tls), .names = config_tls_names,
+	  .desc = "none, opportunistic, required or implicit" },
+	{ .name = "auth_user", .type = PARAM_STRING, .def = "", .max = 255,
+	  RTE(auth_user), .desc = "AUTH user name; \"\" is no AUTH" },
+	{ .name = "auth_password", .type = PARAM_STRING, .def = "",
+	  .max = 255, RTE(auth_password), .flags = PARAM_F_SECRET,
+	  .desc = "AUTH password" },
+};
+
+static const struct config_schema route_schema = {
+	route_params, nitems(route_params),
+	"{ domain = \"example.com\"; host = \"smtp.example.net\"; }",
+	config_check_route,
+};
+
+/*
+ * Every top-level key.  A NULL def leaves the field zero: an empty list,
+ * an absent group; hostname's default is computed (the FQDN).
  */
 static const struct config_param config_params[] = {
 	{ .name = "hostname", .type = PARAM_STRING, .min = 1, .max = 255,
@@ -140,9 +248,10 @@ static const struct config_param config_params[] = {
 	{ .name = "spool_sync", .type = PARAM_ENUM, .def = "syncfs",
 	  CFG(spool_sync), .names = config_sync_names,
 	  .desc = "syncfs: one syncfs() per batch; fsync: per file" },
-	{ .name = "listeners", .type = PARAM_LISTENERS,
-	  .def = "127.0.0.1:2525", .max = CONFIG_LISTENERS_MAX,
-	  CFG(listeners), .desc = "addresses to accept SMTP on" },
+	{ .name = "listeners", .type = PARAM_LIST,
+	  .def = "( { address = \"127.0.0.1:2525\"; } )", .min = 1,
+	  .max = CONFIG_LISTENERS_MAX, CFG_LIST(listeners, nlisteners),
+	  .schema = &listener_schema, .desc = "addresses to accept SMTP on" },
 	{ .name = "max_message_size", .type = PARAM_SIZE, .def = "25M",
 	  .min = 10 * KIB, .max = 2 * GIB, CFG(max_message_size),
 	  .desc = "largest message accepted, advertised with SIZE" },
@@ -176,6 +285,99 @@ static const struct config_param config_params[] = {
 	{ .name = "log_level", .type = PARAM_ENUM, .def = "info",
 	  CFG(log_level), .names = config_log_names,
 	  .desc = "warn, info or debug" },
+
+	/* Local delivery. */
+	{ .name = "local_domains", .type = PARAM_STRLIST,
+	  .max = CONFIG_DOMAINS_MAX, CFG_LIST(local_domains, nlocal_domains),
+	  .flags = PARAM_F_LOWER, .check = config_valid_hostname,
+	  .desc = "domains delivered here; all others are relayed" },
+	{ .name = "mailbox_root", .type = PARAM_STRING, .def = "./var/mail",
+	  .min = 1, .max = 4095, CFG(mailbox_root),
+	  .check = config_valid_path,
+	  .desc = "Maildirs live in ROOT/domain/localpart/" },
+	{ .name = "aliases_file", .type = PARAM_STRING, .def = "",
+	  .max = 4095, CFG(aliases_file), .check = config_valid_path,
+	  .flags = PARAM_F_READABLE, .desc = "alias table; \"\" is none" },
+	{ .name = "lmtp_address", .type = PARAM_ADDRESS, .def = "",
+	  .max = 127, CFG(lmtp_address),
+	  .desc = "\"IP:PORT\" of an LMTP server; \"\" writes Maildirs" },
+
+	/* Relaying. */
+	{ .name = "smarthost", .type = PARAM_GROUP, CFG(smarthost),
+	  .schema = &route_schema,
+	  .desc = "relay all outbound mail through this host" },
+	{ .name = "routes", .type = PARAM_LIST, .max = CONFIG_ROUTES_MAX,
+	  CFG_LIST(routes, nroutes), .schema = &route_schema,
+	  .desc = "per-domain smarthosts or TLS levels, before smarthost" },
+	{ .name = "dns_forwarder", .type = PARAM_STRING, .def = "",
+	  .max = 127, CFG(dns_forwarder), .check = config_valid_forwarder,
+	  .desc = "\"IP\" or \"IP@PORT\" to resolve with; \"\": resolv.conf" },
+	{ .name = "outbound_ipv6", .type = PARAM_BOOL, .def = "true",
+	  .max = 1, CFG(outbound_ipv6),
+	  .desc = "also connect to IPv6 addresses of MX hosts" },
+	{ .name = "smtp_port", .type = PARAM_UINT, .def = "25", .min = 1,
+	  .max = 65535, CFG(smtp_port),
+	  .desc = "port of MX hosts (tests use another)" },
+	{ .name = "dest_concurrency", .type = PARAM_UINT, .def = "20",
+	  .min = 1, .max = 1000, CFG(dest_concurrency),
+	  .desc = "connections to one destination at a time" },
+	{ .name = "outbound_concurrency", .type = PARAM_UINT, .def = "200",
+	  .min = 1, .max = 10000, CFG(outbound_concurrency),
+	  .desc = "outbound connections at a time, all together" },
+	{ .name = "max_messages_per_connection", .type = PARAM_UINT,
+	  .def = "100", .min = 1, .max = 100000,
+	  CFG(max_messages_per_connection),
+	  .desc = "messages sent over one connection before QUIT" },
+
+	/* Outbound TLS. */
+	{ .name = "outbound_tls", .type = PARAM_ENUM, .def = "opportunistic",
+	  CFG(outbound_tls), .names = config_mx_tls_names,
+	  .desc = "MX delivery: none, opportunistic or required" },
+	{ .name = "tls_ca_file", .type = PARAM_STRING, .def = "",
+	  .max = 4095, CFG(tls_ca_file), .check = config_valid_path,
+	  .flags = PARAM_F_READABLE,
+	  .desc = "CA certificates (PEM); \"\" is the system store" },
+
+	/* Outbound timeouts. */
+	{ .name = "connect_timeout", .type = PARAM_DURATION, .def = "30s",
+	  .min = 1, .max = 600, CFG(connect_timeout),
+	  .desc = "TCP connect to a server" },
+	{ .name = "smtp_greeting_timeout", .type = PARAM_DURATION,
+	  .def = "5m", .min = 1, .max = 3600, CFG(smtp_greeting_timeout),
+	  .ref = "RFC 5321 4.5.3.2.1", .desc = "wait for the 220 greeting" },
+	{ .name = "smtp_command_timeout", .type = PARAM_DURATION,
+	  .def = "5m", .min = 1, .max = 3600, CFG(smtp_command_timeout),
+	  .ref = "RFC 5321 4.5.3.2.2",
+	  .desc = "wait for the reply to EHLO, MAIL, RCPT, DATA, ..." },
+	{ .name = "smtp_data_timeout", .type = PARAM_DURATION, .def = "3m",
+	  .min = 1, .max = 3600, CFG(smtp_data_timeout),
+	  .ref = "RFC 5321 4.5.3.2.5",
+	  .desc = "wait for the server to take a block of message text" },
+	{ .name = "smtp_done_timeout", .type = PARAM_DURATION, .def = "10m",
+	  .min = 1, .max = 3600, CFG(smtp_done_timeout),
+	  .ref = "RFC 5321 4.5.3.2.6",
+	  .desc = "wait for the reply to the end of data" },
+
+	/* Retries and notices. */
+	{ .name = "retry_min", .type = PARAM_DURATION, .def = "5m",
+	  .min = 1, .max = 86400, CFG(retry_min),
+	  .desc = "first retry after a temporary failure" },
+	{ .name = "retry_max", .type = PARAM_DURATION, .def = "1h",
+	  .min = 1, .max = 7 * 86400, CFG(retry_max),
+	  .at_least = "retry_min",
+	  .desc = "longest wait between retries (the backoff's cap)" },
+	{ .name = "queue_lifetime", .type = PARAM_DURATION, .def = "5d",
+	  .min = 1, .max = 100 * 86400, CFG(queue_lifetime),
+	  .desc = "give up and bounce after this long in the queue" },
+	{ .name = "delay_warning", .type = PARAM_DURATION, .def = "4h",
+	  .max = 100 * 86400, CFG(delay_warning),
+	  .desc = "warn the sender after this long; 0 never" },
+	{ .name = "max_received", .type = PARAM_UINT, .def = "50", .min = 1,
+	  .max = 1000, CFG(max_received),
+	  .desc = "Received: fields beyond which a message is a loop" },
+	{ .name = "bounce_return_max", .type = PARAM_SIZE, .def = "1M",
+	  .max = 100 * MIB, CFG(bounce_return_max),
+	  .desc = "bounces quote larger originals' headers only" },
 };
 
 /*
@@ -433,12 +635,31 @@ config_load_enum(struct config_ctx *ctx, const struct config_param *p,
 	return config_err(ctx, s, p->name, "expected one of %s", list);
 }
 
+/* A file the daemon will read: 0, or why not as an errno. */
+static int
+config_readable(const char *path)
+{
+	struct stat st;
+	int fd, rc = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		return errno;
+	if (fstat(fd, &st) == -1)
+		rc = errno;
+	else if (S_ISDIR(st.st_mode))
+		rc = EISDIR;
+	close(fd);
+	return rc;
+}
+
 static int
 config_load_string(struct config_ctx *ctx, const struct config_param *p,
     const config_setting_t *s, void *base)
 {
 	const char *str = config_setting_get_string(s), *why;
-	size_t len;
+	char *f = (char *)base + p->off;
+	size_t i, len;
+	int e;
 
 	if (str == NULL)
 		return config_err(ctx, s, p->name, "expected a string");
@@ -448,19 +669,28 @@ config_load_string(struct config_ctx *ctx, const struct config_param *p,
 	if (len > p->max || len >= p->size)
 		return config_err(ctx, s, p->name,
 		    "longer than %llu characters", (unsigned long long)p->max);
-	if (p->check != NULL && (why = p->check(str)) != NULL)
+	strlcpy(f, str, p->size);
+	if (p->flags & PARAM_F_LOWER)
+		for (i = 0; i < len; i++)
+			if (f[i] >= 'A' && f[i] <= 'Z')
+				f[i] = (char)(f[i] - 'A' + 'a');
+	if (len == 0)
+		return 0;
+	if (p->check != NULL && (why = p->check(f)) != NULL)
 		return config_err(ctx, s, p->name, "%s", why);
-	strlcpy((char *)base + p->off, str, p->size);
+	if ((p->flags & PARAM_F_READABLE) && (e = config_readable(f)) != 0)
+		return config_err(ctx, s, p->name, "%s: %s", f, strerror(e));
 	return 0;
 }
 
 /*
- * "a.b.c.d:port" or "[v6]:port" into l's host and port, host in its
+ * "a.b.c.d:port" or "[v6]:port" into host and port, host in its
  * canonical form so that duplicates compare equal.  Returns NULL or
  * what is wrong.
  */
 static const char *
-config_parse_address(struct config_listener *l, const char *str)
+config_parse_address(const char *str, char *hostbuf, size_t hostlen,
+    char *portbuf, size_t portlen)
 {
 	char host[INET6_ADDRSTRLEN + 2];
 	unsigned char bin[sizeof(struct in6_addr)];
@@ -490,120 +720,213 @@ config_parse_address(struct config_listener *l, const char *str)
 		    "not a numeric IPv4 address (IPv6 goes in [])";
 	if (parse_u64(port, 1, 65535, &v) == -1)
 		return "port must be a number from 1 to 65535";
-	inet_ntop(af, bin, l->host, sizeof(l->host));
-	snprintf(l->port, sizeof(l->port), "%u", (unsigned)v);
+	if (inet_ntop(af, bin, hostbuf, (socklen_t)hostlen) == NULL ||
+	    (size_t)snprintf(portbuf, portlen, "%u", (unsigned)v) >= portlen)
+		return "too long";
 	return NULL;
 }
 
+/* A string, kept as written, that must parse as an address if set. */
 static int
 config_load_address(struct config_ctx *ctx, const struct config_param *p,
     const config_setting_t *s, void *base)
 {
-	struct config_listener *l = base;
-	const char *str = config_setting_get_string(s), *why;
+	char host[INET6_ADDRSTRLEN], port[8];
+	const char *str = (const char *)base + p->off, *why;
 
-	if (str == NULL)
-		return config_err(ctx, s, p->name, "expected a string");
-	if (strlcpy(l->address, str, sizeof(l->address)) >= sizeof(l->address))
-		return config_err(ctx, s, p->name, "too long");
-	if ((why = config_parse_address(l, str)) != NULL)
+	if (config_load_string(ctx, p, s, base) == -1)
+		return -1;
+	if (*str != '\0' &&
+	    (why = config_parse_address(str, host, sizeof(host), port,
+	    sizeof(port))) != NULL)
 		return config_err(ctx, s, p->name, "\"%s\": %s", str, why);
 	return 0;
 }
 
-/* The table's defaults; address NULL leaves it empty (it is required). */
+static int
+config_load_bool(struct config_ctx *ctx, const struct config_param *p,
+    const config_setting_t *s, void *base)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return config_err(ctx, s, p->name, "expected true or false");
+	config_store(base, p, config_setting_get_bool(s) ? 1 : 0);
+	return 0;
+}
+
 static void
-config_listener_defaults(struct config_listener *l, const char *address)
+config_store_count(void *base, const struct config_param *p, unsigned n)
 {
-	size_t i;
-	unsigned v;
-
-	memset(l, 0, sizeof(*l));
-	for (i = 0; i < nitems(listener_params); i++) {
-		const struct config_param *p = &listener_params[i];
-
-		if (p->type == PARAM_ENUM && p->def != NULL) {
-			if (config_enum_lookup(p->names, p->def, &v) == -1)
-				fatalx("config: bad default for %s", p->name);
-			config_store(l, p, v);
-		}
-	}
-	if (address == NULL)
-		return;
-	strlcpy(l->address, address, sizeof(l->address));
-	if (config_parse_address(l, address) != NULL)
-		fatalx("config: bad default listener %s", address);
+	memcpy((char *)base + p->count, &n, sizeof(n));
 }
 
-/* Two entries for one socket would fail at bind(); say so here. */
-static int
-config_check_duplicate(struct config_ctx *ctx, const config_setting_t *s,
-    const struct config *cfg, const struct config_listener *l)
+static unsigned
+config_fetch_count(const void *base, const struct config_param *p)
 {
-	unsigned i;
+	unsigned n;
 
-	for (i = 0; i < cfg->nlisteners; i++) {
-		if (strcmp(cfg->listeners[i].host, l->host) == 0 &&
-		    strcmp(cfg->listeners[i].port, l->port) == 0)
-			return config_err(ctx, s, NULL,
-			    "address %s is already used by listeners[%u]",
-			    l->address, i);
-	}
-	return 0;
+	memcpy(&n, (const char *)base + p->count, sizeof(n));
+	return n;
 }
 
+/* s is a list or array of min..max entries; their number in *np. */
 static int
-config_load_listener(struct config_ctx *ctx, const config_setting_t *e,
-    struct config *cfg)
+config_list_length(struct config_ctx *ctx, const struct config_param *p,
+    const config_setting_t *s, const char *shape, unsigned *np)
 {
-	struct config_listener l;
-	size_t i;
-
-	if (!config_setting_is_group(e))
-		return config_err(ctx, e, NULL, "expected a group "
-		    "{ address = \"IP:PORT\"; role = \"smtp\"; }");
-	config_listener_defaults(&l, NULL);
-	if (config_load_group(ctx, e, listener_params,
-	    nitems(listener_params), &l) == -1)
-		return -1;
-	for (i = 0; i < nitems(listener_params); i++) {
-		const struct config_param *p = &listener_params[i];
-
-		if ((p->flags & PARAM_F_REQUIRED) &&
-		    config_setting_get_member(e, p->name) == NULL)
-			return config_err(ctx, e, NULL, "%s is required",
-			    p->name);
-	}
-	if (config_check_duplicate(ctx, e, cfg, &l) == -1)
-		return -1;
-	cfg->listeners[cfg->nlisteners++] = l;
-	return 0;
-}
-
-static int
-config_load_listeners(struct config_ctx *ctx, const struct config_param *p,
-    const config_setting_t *s, struct config *cfg)
-{
-	int i, n = config_setting_length(s);
+	int n = config_setting_length(s);
 
 	if (!config_setting_is_list(s) && !config_setting_is_array(s))
-		return config_err(ctx, s, p->name, "expected a list of groups "
-		    "( { address = \"IP:PORT\"; }, ... )");
-	if (n == 0)
-		return config_err(ctx, s, p->name,
-		    "at least one listener is required");
+		return config_err(ctx, s, p->name, "expected a list %s",
+		    shape);
+	assert(p->min <= 1 && p->max * p->elem <= p->size);
+	if (n == 0 && p->min > 0)
+		return config_err(ctx, s, p->name, "must not be empty");
 	if ((uint64_t)n > p->max)
 		return config_err(ctx, s, p->name,
-		    "%d listeners, at most %llu are allowed", n,
+		    "%d %s, at most %llu are allowed", n, p->name,
 		    (unsigned long long)p->max);
-	cfg->nlisteners = 0;
+	*np = (unsigned)n;
+	return 0;
+}
+
+/* Each entry a string read as a PARAM_STRING row of its own. */
+static int
+config_load_strlist(struct config_ctx *ctx, const struct config_param *p,
+    const config_setting_t *s, void *base)
+{
+	struct config_param ep = *p;
+	const config_setting_t *e;
+	const char *str, *prev;
+	unsigned i, j, n;
+
+	if (config_list_length(ctx, p, s, "of strings [ \"...\", ... ]",
+	    &n) == -1)
+		return -1;
+	memset((char *)base + p->off, 0, p->size);
+	ep.name = NULL;		/* errors name the entry: "key[1]" */
+	ep.type = PARAM_STRING;
+	ep.size = p->elem;
+	ep.min = 1;
+	ep.max = p->elem - 1;
 	for (i = 0; i < n; i++) {
-		snprintf(ctx->scope, sizeof(ctx->scope), "%s[%d]", p->name, i);
-		if (config_load_listener(ctx, config_setting_get_elem(s,
-		    (unsigned)i), cfg) == -1)
+		e = config_setting_get_elem(s, i);
+		snprintf(ctx->scope, sizeof(ctx->scope), "%s[%u]", p->name, i);
+		ep.off = p->off + i * p->elem;
+		if (config_load_string(ctx, &ep, e, base) == -1)
+			return -1;
+		str = (const char *)base + ep.off;
+		for (j = 0; j < i; j++) {
+			prev = (const char *)base + p->off + j * p->elem;
+			if (strcmp(prev, str) == 0)
+				return config_err(ctx, e, NULL,
+				    "%s is already listed as %s[%u]", str,
+				    p->name, j);
+		}
+	}
+	ctx->scope[0] = '\0';
+	config_store_count(base, p, n);
+	return 0;
+}
+
+/* Each member of grp must be a row of tab; libconfig refuses duplicates. */
+static int
+config_load_members(struct config_ctx *ctx, const config_setting_t *grp,
+    const struct config_param *tab, size_t n, int skip, void *base)
+{
+	const struct config_param *p;
+	config_setting_t *s;
+	int i;
+
+	for (i = 0; (s = config_setting_get_elem(grp, (unsigned)i)); i++) {
+		p = config_param_find(tab, n, config_setting_name(s));
+		if (p == NULL || (p->flags & skip))
+			return config_err(ctx, s, NULL, "unknown key '%s'",
+			    config_setting_name(s));
+		if (config_load_param(ctx, p, s, base) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+config_param_default(const struct config_param *, void *);
+
+/*
+ * Entry i of the array at entries (a lone group: entry 0 of itself),
+ * from its defaults and then the members of e.  ctx->scope names it.
+ */
+static int
+config_load_entry(struct config_ctx *ctx, const struct config_param *p,
+    const config_setting_t *e, void *entries, unsigned i)
+{
+	const struct config_schema *sc = p->schema;
+	const struct config_param *q;
+	int lone = p->type == PARAM_GROUP;
+	int skip = lone ? PARAM_F_LIST_ONLY : 0;
+	int need = PARAM_F_REQUIRED | (lone ? PARAM_F_GROUP_REQUIRED : 0);
+	void *entry = (char *)entries + i * (lone ? p->size : p->elem);
+	const config_setting_t *m;
+	size_t k;
+
+	if (!config_setting_is_group(e))
+		return config_err(ctx, e, NULL, "expected a group %s",
+		    sc->example);
+	for (k = 0; k < sc->nparams; k++)
+		if (sc->params[k].def != NULL)
+			config_param_default(&sc->params[k], entry);
+	if (config_load_members(ctx, e, sc->params, sc->nparams, skip,
+	    entry) == -1)
+		return -1;
+	for (k = 0; k < sc->nparams; k++) {
+		q = &sc->params[k];
+		if (!(q->flags & need) || (q->flags & skip))
+			continue;
+		if ((m = config_setting_get_member(e, q->name)) == NULL)
+			return config_err(ctx, e, NULL, "%s is required",
+			    q->name);
+		if (q->type == PARAM_STRING &&
+		    *((const char *)entry + q->off) == '\0')
+			return config_err(ctx, m, q->name,
+			    "must not be empty");
+	}
+	return sc->check != NULL ? sc->check(ctx, e, entries, i) : 0;
+}
+
+static int
+config_load_group(struct config_ctx *ctx, const struct config_param *p,
+    const config_setting_t *s, void *base)
+{
+	char *f = (char *)base + p->off;
+
+	memset(f, 0, p->size);
+	snprintf(ctx->scope, sizeof(ctx->scope), "%s", p->name);
+	if (config_load_entry(ctx, p, s, f, 0) == -1)
+		return -1;
+	ctx->scope[0] = '\0';
+	return 0;
+}
+
+static int
+config_load_list(struct config_ctx *ctx, const struct config_param *p,
+    const config_setting_t *s, void *base)
+{
+	char shape[CONFIG_DEFAULT_MAX];
+	char *f = (char *)base + p->off;
+	unsigned i, n;
+
+	snprintf(shape, sizeof(shape), "of groups ( %s, ... )",
+	    p->schema->example);
+	if (config_list_length(ctx, p, s, shape, &n) == -1)
+		return -1;
+	memset(f, 0, p->size);
+	for (i = 0; i < n; i++) {
+		snprintf(ctx->scope, sizeof(ctx->scope), "%s[%u]", p->name, i);
+		if (config_load_entry(ctx, p, config_setting_get_elem(s, i),
+		    f, i) == -1)
 			return -1;
 	}
 	ctx->scope[0] = '\0';
+	config_store_count(base, p, n);
 	return 0;
 }
 
@@ -616,12 +939,18 @@ config_load_param(struct config_ctx *ctx, const struct config_param *p,
 	switch (p->type) {
 	case PARAM_STRING:
 		return config_load_string(ctx, p, s, base);
+	case PARAM_BOOL:
+		return config_load_bool(ctx, p, s, base);
 	case PARAM_ENUM:
 		return config_load_enum(ctx, p, s, base);
 	case PARAM_ADDRESS:
 		return config_load_address(ctx, p, s, base);
-	case PARAM_LISTENERS:
-		return config_load_listeners(ctx, p, s, base);
+	case PARAM_STRLIST:
+		return config_load_strlist(ctx, p, s, base);
+	case PARAM_GROUP:
+		return config_load_group(ctx, p, s, base);
+	case PARAM_LIST:
+		return config_load_list(ctx, p, s, base);
 	case PARAM_UINT:
 	case PARAM_SIZE:
 	case PARAM_DURATION:
@@ -633,23 +962,51 @@ config_load_param(struct config_ctx *ctx, const struct config_param *p,
 	return config_err(ctx, s, p->name, "internal: bad type");
 }
 
-/* Each member of grp must be a row of tab; libconfig refuses duplicates. */
+/*
+ * A listener's host and port, canonical; two entries for one socket
+ * would fail at bind(), so say so here.
+ */
 static int
-config_load_group(struct config_ctx *ctx, const config_setting_t *grp,
-    const struct config_param *tab, size_t n, void *base)
+config_check_listener(struct config_ctx *ctx, const config_setting_t *e,
+    void *entries, unsigned i)
 {
-	const struct config_param *p;
-	config_setting_t *s;
-	int i;
+	struct config_listener *ls = entries, *l = &ls[i];
+	unsigned j;
 
-	for (i = 0; (s = config_setting_get_elem(grp, (unsigned)i)); i++) {
-		p = config_param_find(tab, n, config_setting_name(s));
-		if (p == NULL)
-			return config_err(ctx, s, NULL, "unknown key '%s'",
-			    config_setting_name(s));
-		if (config_load_param(ctx, p, s, base) == -1)
-			return -1;
+	if (config_parse_address(l->address, l->host, sizeof(l->host),
+	    l->port, sizeof(l->port)) != NULL)
+		return config_err(ctx, e, NULL, "internal: bad address");
+	for (j = 0; j < i; j++) {
+		if (strcmp(ls[j].host, l->host) == 0 &&
+		    strcmp(ls[j].port, l->port) == 0)
+			return config_err(ctx, e, NULL,
+			    "address %s is already used by listeners[%u]",
+			    l->address, j);
 	}
+	return 0;
+}
+
+/* AUTH needs both halves; a domain has one route (smarthost: i 0). */
+static int
+config_check_route(struct config_ctx *ctx, const config_setting_t *e,
+    void *entries, unsigned i)
+{
+	const struct config_route *rs = entries, *r = &rs[i];
+	const char *set;
+	unsigned j;
+
+	if ((r->auth_user[0] == '\0') != (r->auth_password[0] == '\0')) {
+		set = r->auth_user[0] != '\0' ? "auth_user" : "auth_password";
+		return config_err(ctx, config_setting_get_member(e, set), set,
+		    "set without %s", r->auth_user[0] != '\0' ?
+		    "auth_password" : "auth_user");
+	}
+	for (j = 0; j < i; j++)
+		if (strcmp(rs[j].domain, r->domain) == 0)
+			return config_err(ctx,
+			    config_setting_get_member(e, "domain"), "domain",
+			    "%s is already routed by routes[%u]", r->domain,
+			    j);
 	return 0;
 }
 
@@ -678,6 +1035,25 @@ config_valid_hostname(const char *s)
 	return label == 0 || prev == '-' ? bad : NULL;
 }
 
+/* A route's domain: a domain name, or ".domain" for its subdomains. */
+static const char *
+config_valid_route_domain(const char *s)
+{
+	return config_valid_hostname(*s == '.' ? s + 1 : s);
+}
+
+/* A host to connect to: a name, numeric IPv4 (a name too) or IPv6. */
+static const char *
+config_valid_host(const char *s)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET6, s, bin) == 1 ||
+	    config_valid_hostname(s) == NULL)
+		return NULL;
+	return "not a host name or numeric IP address";
+}
+
 /* A path goes into open() and log lines; refuse control characters. */
 static const char *
 config_valid_path(const char *s)
@@ -685,6 +1061,28 @@ config_valid_path(const char *s)
 	for (; *s != '\0'; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return "contains a control character";
+	return NULL;
+}
+
+/* "IP" or "IP@PORT", IPv4 or IPv6, numeric: the resolver's upstream. */
+static const char *
+config_valid_forwarder(const char *s)
+{
+	char ip[INET6_ADDRSTRLEN];
+	unsigned char bin[sizeof(struct in6_addr)];
+	const char *at = strchr(s, '@');
+	size_t len = at != NULL ? (size_t)(at - s) : strlen(s);
+	uint64_t v;
+
+	if (len >= sizeof(ip))
+		return "expected a numeric IP address, \"IP\" or \"IP@PORT\"";
+	memcpy(ip, s, len);
+	ip[len] = '\0';
+	if (inet_pton(AF_INET, ip, bin) != 1 &&
+	    inet_pton(AF_INET6, ip, bin) != 1)
+		return "expected a numeric IP address, \"IP\" or \"IP@PORT\"";
+	if (at != NULL && parse_u64(at + 1, 1, 65535, &v) == -1)
+		return "port must be a number from 1 to 65535";
 	return NULL;
 }
 
@@ -719,6 +1117,37 @@ config_default_hostname(void)
 	return name;
 }
 
+/* A list or group default: "key = def;" read as if from a file. */
+static void
+config_default_text(const struct config_param *p, void *base)
+{
+	char text[CONFIG_DEFAULT_MAX], err[CONFIG_ERR_MAX] = "";
+	struct config_ctx ctx = { .path = "(default)", .err = err,
+	    .errlen = sizeof(err) };
+	config_t lc;
+	int rc = -1;
+
+	snprintf(text, sizeof(text), "%s = %s;", p->name, p->def);
+	config_init(&lc);
+	if (config_read_string(&lc, text) == CONFIG_TRUE)
+		rc = config_load_param(&ctx, p,
+		    config_setting_get_member(config_root_setting(&lc),
+		    p->name), base);
+	config_destroy(&lc);
+	if (rc == -1)
+		fatalx("config: bad default for %s: %s", p->name, err);
+}
+
+static int
+config_parse_bool(const char *s, uint64_t *out)
+{
+	if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
+		*out = s[0] == 't';
+		return 0;
+	}
+	return -1;
+}
+
 static void
 config_param_default(const struct config_param *p, void *base)
 {
@@ -727,6 +1156,7 @@ config_param_default(const struct config_param *p, void *base)
 
 	switch (p->type) {
 	case PARAM_STRING:
+	case PARAM_ADDRESS:
 		strlcpy((char *)base + p->off, p->def, p->size);
 		break;
 	case PARAM_ENUM:
@@ -734,13 +1164,14 @@ config_param_default(const struct config_param *p, void *base)
 			fatalx("config: bad default for %s", p->name);
 		config_store(base, p, e);
 		break;
-	case PARAM_LISTENERS:
-		config_listener_defaults(&((struct config *)base)->listeners[0],
-		    p->def);
-		((struct config *)base)->nlisteners = 1;
+	case PARAM_STRLIST:
+	case PARAM_GROUP:
+	case PARAM_LIST:
+		config_default_text(p, base);
 		break;
 	default:
-		if (config_parse_value(p, p->def, &v) == -1 ||
+		if ((p->type == PARAM_BOOL ? config_parse_bool(p->def, &v) :
+		    config_parse_value(p, p->def, &v)) == -1 ||
 		    v < p->min || v > p->max)
 			fatalx("config: bad default for %s", p->name);
 		config_store(base, p, v);
@@ -919,8 +1350,49 @@ config_parse_text(struct config_ctx *ctx, config_t *lc, const char *text)
 }
 
 /*
+ * Keys that bound each other (retry_max >= retry_min).  The error goes
+ * on the line of the key that has at_least, or of the other one when
+ * only that is in the file.
+ */
+static int
+config_check_order(struct config_ctx *ctx, const config_setting_t *root,
+    const struct config *cfg)
+{
+	char have[CONFIG_VALUE_MAX], lim[CONFIG_VALUE_MAX];
+	const struct config_param *p, *q;
+	const config_setting_t *s;
+	uint64_t v, w;
+	size_t i;
+
+	for (i = 0; i < nitems(config_params); i++) {
+		p = &config_params[i];
+		if (p->at_least == NULL)
+			continue;
+		q = config_param_find(config_params, nitems(config_params),
+		    p->at_least);
+		assert(q != NULL);
+		v = config_fetch(cfg, p);
+		w = config_fetch(cfg, q);
+		if (v >= w)
+			continue;
+		config_fmt_value(p, v, have, sizeof(have));
+		config_fmt_value(q, w, lim, sizeof(lim));
+		if ((s = config_setting_get_member(root, p->name)) != NULL)
+			return config_err(ctx, s, p->name,
+			    "%s is below %s (%s)", have, q->name, lim);
+		s = config_setting_get_member(root, q->name);
+		assert(s != NULL);	/* the defaults are in order */
+		return config_err(ctx, s, q->name, "%s is above %s (%s)",
+		    lim, p->name, have);
+	}
+	return 0;
+}
+
+/*
  * The new configuration is built apart and copied to cfg only when it
- * is valid, so a failed reload leaves the running one intact.
+ * is valid, so a failed reload leaves the running one intact.  Copies of
+ * secrets (auth_password) are wiped; libconfig's own are not.
+ * XXX: libconfig frees its copy of the text without wiping it.
  */
 int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
@@ -947,13 +1419,16 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	}
 	config_init(&lc);
 	if (config_parse_text(&ctx, &lc, text) == 0 &&
-	    config_load_group(&ctx, config_root_setting(&lc), config_params,
-	    nitems(config_params), next) == 0) {
+	    config_load_members(&ctx, config_root_setting(&lc), config_params,
+	    nitems(config_params), 0, next) == 0 &&
+	    config_check_order(&ctx, config_root_setting(&lc), next) == 0) {
 		*cfg = *next;
 		rc = 0;
 	}
 	config_destroy(&lc);
+	explicit_bzero(text, strlen(text));
 	free(text);
+	explicit_bzero(next, sizeof(*next));
 	free(next);
 	return rc;
 }
@@ -974,44 +1449,109 @@ config_dump_string(const char *s, FILE *fp)
 	fputc('"', fp);
 }
 
-static void
-config_dump_listeners(const struct config_param *p, const void *base,
-    FILE *fp, const char *indent)
+static int
+config_is_zero(const void *p, size_t len)
 {
-	const struct config *cfg = base;
-	unsigned i;
+	const unsigned char *b = p;
 
-	fprintf(fp, "%s%s = (\n", indent, p->name);
-	for (i = 0; i < cfg->nlisteners; i++) {
-		fprintf(fp, "%s\t{\n", indent);
-		config_dump_group(listener_params, nitems(listener_params),
-		    &cfg->listeners[i], fp, "\t\t");
-		fprintf(fp, "%s\t}%s\n", indent,
-		    i + 1 < cfg->nlisteners ? "," : "");
-	}
-	fprintf(fp, "%s);\n", indent);
+	while (len > 0 && b[len - 1] == 0)
+		len--;
+	return len == 0;
 }
 
+/* The members of one group, each on its own line at indent. */
+static void
+config_dump_entry(const struct config_param *p, const void *entry,
+    FILE *fp, const char *indent)
+{
+	const struct config_schema *sc = p->schema;
+	size_t k;
+
+	for (k = 0; k < sc->nparams; k++)
+		if (p->type == PARAM_LIST ||
+		    !(sc->params[k].flags & PARAM_F_LIST_ONLY))
+			config_dump_param(&sc->params[k], entry, fp, indent);
+}
+
+static void
+config_dump_list(const struct config_param *p, const void *base, FILE *fp)
+{
+	const char *f = (const char *)base + p->off;
+	unsigned i, n = config_fetch_count(base, p);
+
+	if (n == 0) {
+		fprintf(fp, "%s = %s;\n", p->name,
+		    p->type == PARAM_LIST ? "()" : "[]");
+		return;
+	}
+	fprintf(fp, "%s = %s\n", p->name, p->type == PARAM_LIST ? "(" : "[");
+	for (i = 0; i < n; i++) {
+		if (p->type == PARAM_LIST) {
+			fputs("\t{\n", fp);
+			config_dump_entry(p, f + i * p->elem, fp, "\t\t");
+			fputs("\t}", fp);
+		} else {
+			fputc('\t', fp);
+			config_dump_string(f + i * p->elem, fp);
+		}
+		fputs(i + 1 < n ? ",\n" : "\n", fp);
+	}
+	fprintf(fp, "%s;\n", p->type == PARAM_LIST ? ")" : "]");
+}
+
+static void
+config_dump_group(const struct config_param *p, const void *base, FILE *fp)
+{
+	const char *f = (const char *)base + p->off;
+
+	if (config_is_zero(f, p->size)) {
+		fprintf(fp, "# %s is not set\n", p->name);
+		return;
+	}
+	fprintf(fp, "%s = {\n", p->name);
+	config_dump_entry(p, f, fp, "\t");
+	fputs("};\n", fp);
+}
+
+/* Lists and groups are top-level keys; their members are scalars. */
 static void
 config_dump_param(const struct config_param *p, const void *base, FILE *fp,
     const char *indent)
 {
 	char buf[CONFIG_VALUE_MAX];
+	const char *str;
 	uint64_t v;
 
 	if (*indent == '\0')
 		fprintf(fp, "\n# %s\n", p->desc);
-	if (p->type == PARAM_LISTENERS) {
-		config_dump_listeners(p, base, fp, indent);
+	switch (p->type) {
+	case PARAM_STRLIST:
+	case PARAM_LIST:
+		config_dump_list(p, base, fp);
 		return;
+	case PARAM_GROUP:
+		config_dump_group(p, base, fp);
+		return;
+	default:
+		break;
 	}
 	fprintf(fp, "%s%s = ", indent, p->name);
-	if (p->type == PARAM_STRING || p->type == PARAM_ADDRESS) {
-		config_dump_string((const char *)base + p->off, fp);
-	} else if (p->type == PARAM_ENUM) {
+	switch (p->type) {
+	case PARAM_STRING:
+	case PARAM_ADDRESS:
+		str = (const char *)base + p->off;
+		if ((p->flags & PARAM_F_SECRET) && *str != '\0')
+			str = CONFIG_SECRET_MASK;
+		config_dump_string(str, fp);
+		break;
+	case PARAM_BOOL:
+		fputs(config_fetch(base, p) ? "true" : "false", fp);
+		break;
+	case PARAM_ENUM:
 		config_dump_string(config_enum_name(p->names,
 		    (unsigned)config_fetch(base, p)), fp);
-	} else {
+		break;
+	default:
 		v = config_fetch(base, p);
 		config_fmt_value(p, v, buf, sizeof(buf));
 		/* Suffixed or past 32 bits: a string (config_check_ints). */
@@ -1019,26 +1559,20 @@ config_dump_param(const struct config_param *p, const void *base, FILE *fp,
 			config_dump_string(buf, fp);
 		else
 			fputs(buf, fp);
+		break;
 	}
 	fputs(";\n", fp);
-}
-
-static void
-config_dump_group(const struct config_param *tab, size_t n, const void *base,
-    FILE *fp, const char *indent)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		config_dump_param(&tab[i], base, fp, indent);
 }
 
 void
 config_dump(const struct config *cfg, FILE *fp)
 {
+	size_t i;
+
 	fprintf(fp, "# effective configuration");
 	if (cfg->file[0] != '\0')
 		fprintf(fp, " read from %s", cfg->file);
 	fputc('\n', fp);
-	config_dump_group(config_params, nitems(config_params), cfg, fp, "");
+	for (i = 0; i < nitems(config_params); i++)
+		config_dump_param(&config_params[i], cfg, fp, "");
 }

@@ -37,6 +37,7 @@ struct dsn_info {
 	size_t		 max_returned;	/* larger originals: headers only */
 	const struct dsn_rcpt *rcpts;
 	size_t		 nrcpts;
+	time_t		 retry_until;	/* DSN_DELAY: when we give up; 0: unknown */
 };
 
 /* Append the whole notice (headers, CRLF line endings) to out. */

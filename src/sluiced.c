@@ -13,7 +13,9 @@
 #include <event2/thread.h>
 
 #include "config.h"
+#include "local.h"
 #include "log.h"
+#include "queue.h"
 #include "spool.h"
 #include "util.h"
 #include "worker.h"
@@ -54,10 +56,13 @@ serve(const struct config *cfg)
 	spool_recover(&queued, &removed);
 	log_info("spool %s: %u queued, %u partial removed", cfg->spool_dir,
 	    queued, removed);
+	if (local_init(cfg, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	if (workers_bind(cfg, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	signals_block(&set);
 	spool_start();
+	queue_start(cfg);
 	workers_start(cfg);
 	log_info("daemon started, listening on %s%s", cfg->listeners[0].address,
 	    cfg->nlisteners > 1 ? " and more" : "");
@@ -73,6 +78,7 @@ serve(const struct config *cfg)
 	}
 	log_info("shutting down (signal %d)", sig);
 	workers_stop();
+	queue_stop();
 	spool_stop();
 }
 

@@ -4,6 +4,7 @@
  * the parsed command and answer with an enhanced status code (RFC 3463).
  * Runs in the worker threads; the arguments are untrusted.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,9 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "local.h"
 #include "log.h"
+#include "route.h"
 #include "smtp_parse.h"
 #include "smtp_server.h"
 #include "smtp_session.h"
@@ -217,6 +220,96 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	return 0;
 }
 
+/* Add a recipient unless the transaction has it already. */
+static void
+smtp_tx_add_rcpt(struct smtp_tx *tx, const struct smtp_rcpt_args *r)
+{
+	unsigned i;
+
+	for (i = 0; i < tx->nrcpts; i++)
+		if (strcmp(tx->rcpts[i].path.addr, r->path.addr) == 0)
+			return;
+	if (tx->nrcpts == tx->rcpts_cap) {
+		tx->rcpts_cap = tx->rcpts_cap ? tx->rcpts_cap * 2 : 4;
+		tx->rcpts = xreallocarray(tx->rcpts, tx->rcpts_cap,
+		    sizeof(*tx->rcpts));
+	}
+	tx->rcpts[tx->nrcpts++] = *r;
+}
+
+static int
+smtp_rcpt_is_local(struct smtp_session *s, const struct smtp_path *p)
+{
+	if (p->addr[p->at] == '\0')	/* bare <postmaster> */
+		return 1;
+	return route_is_local_domain(s->ctx->cfg, p->addr + p->at + 1);
+}
+
+/* RFC 3461 4: ORCPT's xtext form of an address. */
+static void
+smtp_xtext(char *dst, size_t len, const char *src)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; *src && o + 4 < len; src++) {
+		unsigned char c = (unsigned char)*src;
+		if (c < 33 || c > 126 || c == '+' || c == '=') {
+			dst[o++] = '+';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		} else
+			dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+}
+
+/*
+ * A recipient in a local domain: refuse unknown mailboxes now, not with
+ * a bounce later; replace an alias by its targets, keeping the address
+ * the client gave as ORCPT for notices.
+ */
+static int
+smtp_rcpt_local(struct smtp_session *s, struct smtp_rcpt_args *r)
+{
+	struct smtp_rcpt_args e;
+	char **list;
+	int i, n;
+
+	switch (local_resolve(s->ctx->cfg, r->path.addr, &list, &n)) {
+	case LOCAL_UNKNOWN:
+		log_info("reject: RCPT from %s[%s]: 550 5.1.1 <%s>: User "
+		    "unknown", s->host, s->ip, r->path.addr);
+		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
+		    "User unknown", r->path.addr);
+		return -1;
+	case LOCAL_TEMPFAIL:
+		smtp_reply(s, "451 4.3.0 <%s>: alias expansion failed",
+		    r->path.addr);
+		return 0;
+	case LOCAL_OK:
+		break;
+	}
+	for (i = 0; i < n; i++) {
+		e = *r;
+		if (strlcpy(e.path.addr, list[i], sizeof(e.path.addr)) >=
+		    sizeof(e.path.addr))
+			continue;
+		e.path.at = (size_t)(strrchr(e.path.addr, '@') ?
+		    strrchr(e.path.addr, '@') - e.path.addr :
+		    (ptrdiff_t)strlen(e.path.addr));
+		if (r->orcpt[0] == '\0' && strcmp(list[i], r->path.addr)) {
+			strlcpy(e.orcpt, "rfc822;", sizeof(e.orcpt));
+			smtp_xtext(e.orcpt + 7, sizeof(e.orcpt) - 7,
+			    r->path.addr);
+		}
+		smtp_tx_add_rcpt(s->tx, &e);
+	}
+	local_list_free(list, n);
+	smtp_reply(s, "250 2.1.5 Ok");
+	return 0;
+}
+
 static int
 cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
@@ -243,12 +336,9 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_reply(s, "452 4.5.3 Error: too many recipients");
 		return 0;
 	}
-	if (tx->nrcpts == tx->rcpts_cap) {
-		tx->rcpts_cap = tx->rcpts_cap ? tx->rcpts_cap * 2 : 4;
-		tx->rcpts = xreallocarray(tx->rcpts, tx->rcpts_cap,
-		    sizeof(*tx->rcpts));
-	}
-	tx->rcpts[tx->nrcpts++] = r;
+	if (smtp_rcpt_is_local(s, &r.path))
+		return smtp_rcpt_local(s, &r);
+	smtp_tx_add_rcpt(tx, &r);
 	smtp_reply(s, "250 2.1.5 Ok");
 	return 0;
 }

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "queue.h"
 #include "smtp_parse.h"
 #include "smtp_server.h"
 #include "smtp_session.h"
@@ -231,8 +232,8 @@ smtp_commit_cb(struct spool_msg *msg, void *arg)
 		log_info("%s: from=<%s>, size=%" PRIu64 ", nrcpt=%u (queue "
 		    "active)", msg->id, tx->mail.path.addr, msg->msg_len,
 		    tx->nrcpts);
-		/* XXX: M2 hands the message to the scheduler here. */
 		spool_msg_free(msg);
+		queue_submit(id);
 	} else {
 		/* Not durable, so never acknowledged: take it back. */
 		log_warnx("%s: spool commit: %s", msg->id,

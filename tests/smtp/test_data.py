@@ -337,3 +337,40 @@ def test_bdat_bare_lf_rejected(daemon):
         assert r.code // 100 == 5, r
         assert_reply(c.cmd("NOOP"), 250)
     assert daemon.queue_ids() == []
+
+
+def test_bdat_last_without_final_crlf(daemon):
+    """docs/spool.md: a BDAT message that does not end with CRLF gets
+    one, so the stored message is always made of whole lines."""
+    with daemon.connect() as c:
+        bdat_begin(c)
+        c.send(b"BDAT 7\r\nline\r\nx")
+        assert_reply(c.read_reply(), 250)
+        c.send(b"BDAT 2 LAST\r\nyz")
+        qid = queued_id(c.read_reply())
+    assert daemon.message(qid).body == b"line\r\nxyz\r\n"
+
+
+def test_bdat_trailing_bare_cr_rejected(daemon):
+    with daemon.connect() as c:
+        bdat_begin(c)
+        c.send(b"BDAT 5\r\nabc\r\n")
+        assert_reply(c.read_reply(), 250)
+        c.send(b"BDAT 4 LAST\r\ndef\r")
+        r = c.read_reply()
+        assert r.code // 100 == 5, r
+        assert_reply(c.cmd("NOOP"), 250)
+    assert daemon.queue_ids() == []
+
+
+def test_bdat_cr_and_lf_in_separate_chunks(daemon):
+    """A CR at the end of one chunk and the LF at the start of the next
+    is a CRLF, not a bare CR plus a bare LF."""
+    with daemon.connect() as c:
+        bdat_begin(c)
+        for ch in (b"a\r", b"\nb\r", b"\n"):
+            c.send(b"BDAT %d\r\n" % len(ch) + ch)
+            assert_reply(c.read_reply(), 250)
+        c.send(b"BDAT 0 LAST\r\n")
+        qid = queued_id(c.read_reply())
+    assert daemon.message(qid).body == b"a\r\nb\r\n"

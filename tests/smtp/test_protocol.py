@@ -422,17 +422,48 @@ def test_pipelined_commands_in_tiny_writes(daemon):
     assert daemon.message(qid).body == b"tiny\r\n"
 
 
+def test_deep_pipeline_of_noops(daemon):
+    """20000 pipelined commands sent without waiting: every reply comes
+    back, in order, even though the client reads while it writes."""
+    import threading
+    n = 20000
+    with daemon.connect() as c:
+        c.ehlo()
+        payload = b"".join(b"NOOP %d\r\n" % i for i in range(n)) + b"QUIT\r\n"
+        t = threading.Thread(target=c.send, args=(payload,), daemon=True)
+        t.start()
+        for i in range(n):
+            r = c.read_reply()
+            assert r.code == 250, "reply %d: %s" % (i, r)
+        assert c.read_reply().code == 221
+        t.join(10)
+        c.assert_closed()
+
+
+def test_data_body_in_the_same_write_as_data(daemon):
+    with daemon.connect() as c:
+        c.ehlo()
+        c.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+               b"DATA\r\nearly body\r\n.\r\nQUIT\r\n")
+        assert [r.code for r in c.read_replies(3)] == [250, 250, 354]
+        qid = queued_id(c.read_reply())
+        assert c.read_reply().code == 221
+    assert daemon.message(qid).body == b"early body\r\n"
+
+
 # ------------------------------------------------------------ early talker
 
-def test_early_talker_rejected(sluiced):
+@pytest.mark.parametrize("early", [b"EHLO early.example\r\n", b"E",
+                                   b"EHLO x\r\nMAIL FROM:<a@b.example>\r\n"])
+def test_early_talker_rejected(sluiced, early):
     d = sluiced(greeting_delay=1)
     with d.connect(greeting=False) as c:
-        c.send(b"EHLO early.example\r\n")
+        c.send(early)
         replies = c.read_until_closed(timeout=10)
         assert replies, "connection closed without a reply"
         assert_reply(replies[0], 554, "5.5.0")
-        assert all(r.code != 220 for r in replies[1:]), replies
         assert all(r.code // 100 != 2 for r in replies), replies
+    assert d.queue_ids() == []
 
 
 def test_polite_client_waits_for_delayed_greeting(sluiced):
@@ -477,6 +508,21 @@ def test_activity_resets_command_timeout(sluiced):
         for _ in range(4):
             time.sleep(1)
             assert_reply(c.cmd("NOOP"), 250)
+
+
+def test_data_timeout_in_bdat_chunk(sluiced):
+    d = sluiced(data_timeout=2)
+    with d.connect() as c:
+        c.ehlo()
+        assert_reply(c.cmd("MAIL FROM:<a@example.com>"), 250)
+        assert_reply(c.cmd("RCPT TO:<b@example.com>"), 250)
+        c.send(b"BDAT 100 LAST\r\nonly part of the chunk")
+        t = time.monotonic()
+        assert_reply(c.read_reply(timeout=15), 421, "4.4.2")
+        assert time.monotonic() - t >= 1.5
+        c.assert_closed()
+    assert d.queue_ids() == []
+    d.wait_incoming_empty()
 
 
 def test_data_timeout(sluiced):

@@ -188,3 +188,108 @@ def test_config_check_mode(daemon, tmp_path):
     p = subprocess.run([daemon.binary, "-n", "-f", str(bad)],
                        capture_output=True, timeout=30)
     assert p.returncode != 0, "max_recipients = 5 (< 100) passed the check"
+
+
+def test_sluicectl_json_escaping(daemon):
+    """Addresses with quotes, backslashes and UTF-8 must come out of
+    sluicectl as valid JSON holding exactly the stored address."""
+    sender = '"we\\\\ird \\"q\\" \\\\"@example.com'
+    rcpts = ['"a\\"b"@example.com', "\u00fc\u00f1\u00ee@example.com",
+             '"back\\\\slash"@example.com']
+    with daemon.connect() as c:
+        c.ehlo()
+        assert_reply(c.cmd("MAIL FROM:<%s> SMTPUTF8" % sender), 250)
+        for r in rcpts:
+            assert_reply(c.cmd("RCPT TO:<%s>" % r), 250)
+        assert_reply(c.cmd("DATA"), 354)
+        c.send(b"x\r\n.\r\n")
+        qid = queued_id(c.read_reply())
+    m = daemon.message(qid)
+    assert m.sender == sender and m.rcpt_addresses == rcpts
+    p = daemon.ctl("queue", "list", "--json")
+    assert p.returncode == 0, p.stderr.decode()
+    try:
+        entries = json.loads(p.stdout.decode("utf-8"))
+    except ValueError as e:
+        raise AssertionError("sluicectl printed invalid JSON (%s): %r"
+                             % (e, p.stdout))
+    assert entries[0]["sender"] == sender
+    assert [r["address"] for r in entries[0]["recipients"]] == rcpts
+
+
+def test_log_escapes_untrusted_text(daemon):
+    """Nothing a client sends may put raw control characters into the
+    log (log forging, terminal escapes)."""
+    with daemon.connect() as c:
+        c.send(b"EHLO evil\x1b[31m.example\r\n")
+        c.read_reply()
+        c.send(b"EHLO ok.example\r\n")
+        c.read_reply()
+        c.send(b"MAIL FROM:<a\x1b[2J@example.com>\r\n")
+        c.read_reply()
+        c.send(b"MAIL FROM:<\"a\x07b\"@example.com>\r\n")
+        c.read_reply()
+        c.send(b"MAIL FROM:<ok@example.com>\r\n")
+        c.read_reply()
+        c.send(b"RCPT TO:<x\x1bforged: line@example.com>\r\n")
+        c.read_reply()
+        c.send(b"RCPT TO:<\xff\xfe@example.com>\r\n")
+        c.read_reply()
+        c.send(b"\x1b]0;title\x07\r\n")
+        c.read_reply()
+        c.quit()
+    daemon.wait_log(r"disconnect from unknown\[127\.0\.0\.1\]")
+    raw = open(daemon.log_path, "rb").read()
+    bad = sorted({b for b in raw if b < 0x20 and b not in (0x0a, 0x09)})
+    assert not bad, "raw control characters %s in the log:\n%r" % (bad, raw)
+
+
+def test_second_instance_refused(daemon):
+    """A second sluiced on the same config (same address, same spool)
+    must not start: its recovery would delete the running instance's
+    incoming/ files, and the kernel would split connections between
+    the two."""
+    import subprocess
+    log = open(os.path.join(daemon.workdir, "second.log"), "wb")
+    p = subprocess.Popen([daemon.binary, "-d", "-f", daemon.config_path],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        rc = p.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    finally:
+        if p.poll() is None:
+            p.terminate()
+            p.wait(10)
+        log.close()
+    text = open(os.path.join(daemon.workdir, "second.log"), "rb").read()
+    assert rc is not None and rc != 0, \
+        "a second sluiced started on the same address and spool:\n%s" \
+        % text.decode("utf-8", "replace")
+    daemon.assert_alive()
+
+
+def test_sigterm_with_sessions_open(daemon):
+    """SIGTERM while sessions are idle or in the middle of DATA: a clean,
+    prompt exit; acknowledged mail intact; no incoming file after the
+    restart."""
+    done = send(daemon, body=b"done\r\n")
+    idle = daemon.connect()
+    idle.ehlo()
+    busy = daemon.connect()
+    busy.ehlo()
+    assert_reply(busy.cmd("MAIL FROM:<a@example.com>"), 250)
+    assert_reply(busy.cmd("RCPT TO:<b@example.com>"), 250)
+    assert_reply(busy.cmd("DATA"), 354)
+    busy.send(b"half a message\r\n")
+    t = time.monotonic()
+    daemon.stop()              # fails on a non-zero exit or a timeout
+    assert time.monotonic() - t < 10
+    for c in (idle, busy):
+        replies = c.read_until_closed()
+        assert all(r.code == 421 for r in replies), replies
+        c.close()
+    daemon.start()
+    assert daemon.queue_ids() == [done]
+    assert daemon.incoming_ids() == []
+    assert daemon.message(done).body == b"done\r\n"

@@ -88,6 +88,32 @@ test_defaults(void **state)
 	assert_int_equal(cfg.data_timeout, 180);
 	assert_int_equal(cfg.greeting_delay, 0);
 	assert_int_equal(cfg.log_level, LOG_LVL_INFO);
+
+	assert_int_equal(cfg.nlocal_domains, 0);
+	assert_string_equal(cfg.mailbox_root, "./var/mail");
+	assert_string_equal(cfg.aliases_file, "");
+	assert_string_equal(cfg.lmtp_address, "");
+	assert_string_equal(cfg.smarthost.host, "");
+	assert_int_equal(cfg.nroutes, 0);
+	assert_string_equal(cfg.dns_forwarder, "");
+	assert_int_equal(cfg.outbound_ipv6, 1);
+	assert_int_equal(cfg.smtp_port, 25);
+	assert_int_equal(cfg.outbound_tls, TLS_LEVEL_OPPORTUNISTIC);
+	assert_string_equal(cfg.tls_ca_file, "");
+	assert_int_equal(cfg.dest_concurrency, 20);
+	assert_int_equal(cfg.outbound_concurrency, 200);
+	assert_int_equal(cfg.max_messages_per_connection, 100);
+	assert_int_equal(cfg.connect_timeout, 30);
+	assert_int_equal(cfg.smtp_greeting_timeout, 300);
+	assert_int_equal(cfg.smtp_command_timeout, 300);
+	assert_int_equal(cfg.smtp_data_timeout, 180);
+	assert_int_equal(cfg.smtp_done_timeout, 600);
+	assert_int_equal(cfg.retry_min, 300);
+	assert_int_equal(cfg.retry_max, 3600);
+	assert_int_equal(cfg.queue_lifetime, 5 * 86400);
+	assert_int_equal(cfg.delay_warning, 4 * 3600);
+	assert_int_equal(cfg.max_received, 50);
+	assert_int_equal(cfg.bounce_return_max, 1024 * 1024);
 }
 
 /* An empty file gives the defaults, plus the file name. */
@@ -123,7 +149,38 @@ static const char full_conf[] =
     "command_timeout = \"1h\";\n"
     "data_timeout = 90;\n"
     "greeting_delay = \"5s\";\n"
-    "log_level = \"debug\";\n";
+    "log_level = \"debug\";\n"
+    "local_domains = [ \"Example.ORG\", \"example.net\" ];\n"
+    "mailbox_root = \"/var/mail/sluice\";\n"
+    "lmtp_address = \"[::1]:24\";\n"
+    "smarthost = {\n"
+    "  host = \"smtp.provider.example\"; port = 587; tls = \"required\";\n"
+    "  auth_user = \"relay@example.org\"; auth_password = \"s3cr\\\"t\";\n"
+    "};\n"
+    "routes = (\n"
+    "  { domain = \"Partner.example\"; host = \"192.0.2.25\";"
+    " tls = \"implicit\"; port = 465; },\n"
+    "  { domain = \".partner.example\"; tls = \"none\"; },\n"
+    "  { domain = \"bank.example\"; tls = \"required\"; }\n"
+    ");\n"
+    "dns_forwarder = \"2001:db8::53@5353\";\n"
+    "outbound_ipv6 = false;\n"
+    "smtp_port = 2525;\n"
+    "outbound_tls = \"required\";\n"
+    "dest_concurrency = 5;\n"
+    "outbound_concurrency = 50;\n"
+    "max_messages_per_connection = 10;\n"
+    "connect_timeout = \"10s\";\n"
+    "smtp_greeting_timeout = \"2m\";\n"
+    "smtp_command_timeout = 120;\n"
+    "smtp_data_timeout = \"1h\";\n"
+    "smtp_done_timeout = \"15m\";\n"
+    "retry_min = \"1m\";\n"
+    "retry_max = \"2h\";\n"
+    "queue_lifetime = \"3d\";\n"
+    "delay_warning = 0;\n"
+    "max_received = 30;\n"
+    "bounce_return_max = \"100K\";\n";
 
 static void
 test_full(void **state)
@@ -156,6 +213,47 @@ test_full(void **state)
 	assert_int_equal(cfg.data_timeout, 90);
 	assert_int_equal(cfg.greeting_delay, 5);
 	assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
+
+	assert_int_equal(cfg.nlocal_domains, 2);
+	assert_string_equal(cfg.local_domains[0], "example.org");
+	assert_string_equal(cfg.local_domains[1], "example.net");
+	assert_string_equal(cfg.mailbox_root, "/var/mail/sluice");
+	assert_string_equal(cfg.lmtp_address, "[::1]:24");
+	assert_string_equal(cfg.smarthost.domain, "");
+	assert_string_equal(cfg.smarthost.host, "smtp.provider.example");
+	assert_int_equal(cfg.smarthost.port, 587);
+	assert_int_equal(cfg.smarthost.tls, TLS_LEVEL_REQUIRED);
+	assert_string_equal(cfg.smarthost.auth_user, "relay@example.org");
+	assert_string_equal(cfg.smarthost.auth_password, "s3cr\"t");
+	assert_int_equal(cfg.nroutes, 3);
+	assert_string_equal(cfg.routes[0].domain, "partner.example");
+	assert_string_equal(cfg.routes[0].host, "192.0.2.25");
+	assert_int_equal(cfg.routes[0].port, 465);
+	assert_int_equal(cfg.routes[0].tls, TLS_LEVEL_IMPLICIT);
+	assert_string_equal(cfg.routes[1].domain, ".partner.example");
+	assert_string_equal(cfg.routes[1].host, "");
+	assert_int_equal(cfg.routes[1].port, 25);
+	assert_int_equal(cfg.routes[1].tls, TLS_LEVEL_NONE);
+	assert_string_equal(cfg.routes[1].auth_user, "");
+	assert_int_equal(cfg.routes[2].tls, TLS_LEVEL_REQUIRED);
+	assert_string_equal(cfg.dns_forwarder, "2001:db8::53@5353");
+	assert_int_equal(cfg.outbound_ipv6, 0);
+	assert_int_equal(cfg.smtp_port, 2525);
+	assert_int_equal(cfg.outbound_tls, TLS_LEVEL_REQUIRED);
+	assert_int_equal(cfg.dest_concurrency, 5);
+	assert_int_equal(cfg.outbound_concurrency, 50);
+	assert_int_equal(cfg.max_messages_per_connection, 10);
+	assert_int_equal(cfg.connect_timeout, 10);
+	assert_int_equal(cfg.smtp_greeting_timeout, 120);
+	assert_int_equal(cfg.smtp_command_timeout, 120);
+	assert_int_equal(cfg.smtp_data_timeout, 3600);
+	assert_int_equal(cfg.smtp_done_timeout, 900);
+	assert_int_equal(cfg.retry_min, 60);
+	assert_int_equal(cfg.retry_max, 7200);
+	assert_int_equal(cfg.queue_lifetime, 3 * 86400);
+	assert_int_equal(cfg.delay_warning, 0);
+	assert_int_equal(cfg.max_received, 30);
+	assert_int_equal(cfg.bounce_return_max, 100 * 1024);
 }
 
 struct uint_case {
@@ -175,6 +273,11 @@ static const struct uint_case uint_cases[] = {
 	UC(max_text_line, 1000, 1000000, " (RFC 5321 4.5.3.1.6)"),
 	UC(max_errors, 1, 1000, ""),
 	UC(max_sessions, 1, 1000000, ""),
+	UC(smtp_port, 1, 65535, ""),
+	UC(dest_concurrency, 1, 1000, ""),
+	UC(outbound_concurrency, 1, 10000, ""),
+	UC(max_messages_per_connection, 1, 100000, ""),
+	UC(max_received, 1, 1000, ""),
 };
 
 /* Each unsigned key at min and max, then one below and one above. */
@@ -349,6 +452,347 @@ test_enums(void **state)
 	    "\"smtp\", \"submission\", \"submissions\"");
 }
 
+#define V4	"not a numeric IPv4 address (IPv6 goes in [])"
+
+struct dur_case {
+	const char	*key;
+	unsigned	 min;
+	unsigned	 max;
+	const char	*min_text;	/* as errors print the bounds */
+	const char	*max_text;
+	const char	*ref;
+	size_t		 off;
+};
+
+#define DC(k, lo, hi, lt, ht, ref)					\
+	{ #k, lo, hi, lt, ht, ref, offsetof(struct config, k) }
+
+static const struct dur_case dur_cases[] = {
+	DC(connect_timeout, 1, 600, "1s", "10m", ""),
+	DC(smtp_greeting_timeout, 1, 3600, "1s", "1h",
+	    " (RFC 5321 4.5.3.2.1)"),
+	DC(smtp_command_timeout, 1, 3600, "1s", "1h",
+	    " (RFC 5321 4.5.3.2.2)"),
+	DC(smtp_data_timeout, 1, 3600, "1s", "1h", " (RFC 5321 4.5.3.2.5)"),
+	DC(smtp_done_timeout, 1, 3600, "1s", "1h", " (RFC 5321 4.5.3.2.6)"),
+	DC(retry_min, 1, 86400, "1s", "1d", ""),
+	DC(queue_lifetime, 1, 8640000, "1s", "100d", ""),
+	DC(delay_warning, 0, 8640000, "0", "100d", ""),
+};
+
+/* The outbound durations at their bounds, and one past each. */
+static void
+test_duration_bounds(void **state)
+{
+	const struct dur_case *c;
+	struct config cfg;
+	char text[256], msg[256];
+	unsigned v;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < nitems(dur_cases); i++) {
+		c = &dur_cases[i];
+		snprintf(text, sizeof(text), "%s = %u;\n", c->key, c->min);
+		expect_ok(&cfg, text);
+		memcpy(&v, (char *)&cfg + c->off, sizeof(v));
+		assert_int_equal(v, c->min);
+		/* retry_max must stay >= retry_min (default 1h). */
+		snprintf(text, sizeof(text), "%s = \"%s\";\nretry_max = "
+		    "\"7d\";\n", c->key, c->max_text);
+		expect_ok(&cfg, text);
+		memcpy(&v, (char *)&cfg + c->off, sizeof(v));
+		assert_int_equal(v, c->max);
+		snprintf(text, sizeof(text), "\n\n%s = %u;\n", c->key,
+		    c->max + 1);
+		snprintf(msg, sizeof(msg), "%s: %us is above the maximum %s",
+		    c->key, c->max + 1, c->max_text);
+		expect_error(text, 3, msg);
+		if (c->min == 0)
+			continue;
+		snprintf(text, sizeof(text), "%s = 0;\n", c->key);
+		snprintf(msg, sizeof(msg), "%s: 0 is below the minimum %s%s",
+		    c->key, c->min_text, c->ref);
+		expect_error(text, 1, msg);
+	}
+	expect_error("retry_max = \"8d\";\n", 1,
+	    "retry_max: 8d is above the maximum 7d");
+}
+
+/* retry_max >= retry_min, reported where the file breaks it. */
+static void
+test_retry_order(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok(&cfg, "retry_min = \"1h\";\nretry_max = \"1h\";\n");
+	assert_int_equal(cfg.retry_min, 3600);
+	assert_int_equal(cfg.retry_max, 3600);
+	expect_error("retry_max = \"10m\";\n\nretry_min = \"15m\";\n", 1,
+	    "retry_max: 10m is below retry_min (15m)");
+	expect_error("retry_max = \"4m\";\n", 1,
+	    "retry_max: 4m is below retry_min (5m)");
+	expect_error("# only the minimum\nretry_min = \"2h\";\n", 2,
+	    "retry_min: 2h is above retry_max (1h)");
+}
+
+static void
+test_bool(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok(&cfg, "outbound_ipv6 = false;\n");
+	assert_int_equal(cfg.outbound_ipv6, 0);
+	expect_ok(&cfg, "outbound_ipv6 = true;\n");
+	assert_int_equal(cfg.outbound_ipv6, 1);
+	expect_ok(&cfg, "outbound_ipv6 = FALSE;\n");
+	assert_int_equal(cfg.outbound_ipv6, 0);
+	expect_error("\noutbound_ipv6 = 0;\n", 2,
+	    "outbound_ipv6: expected true or false");
+	expect_error("outbound_ipv6 = \"yes\";\n", 1,
+	    "outbound_ipv6: expected true or false");
+	expect_error("smtp_port = true;\n", 1,
+	    "smtp_port: expected an unsigned integer");
+}
+
+static void
+test_size_bounce(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok(&cfg, "bounce_return_max = 0;\n");
+	assert_int_equal(cfg.bounce_return_max, 0);
+	expect_ok(&cfg, "bounce_return_max = \"100M\";\n");
+	assert_int_equal(cfg.bounce_return_max, 100 * 1024 * 1024);
+	expect_error("bounce_return_max = 104857601;\n", 1,
+	    "bounce_return_max: 104857601 is above the maximum 100M");
+}
+
+#define NOT_DOMAIN "not a domain name (letters, digits, '-' and '.'; " \
+	"labels of 1 to 63)"
+
+static void
+test_local_domains(void **state)
+{
+	struct config cfg;
+	char *text;
+	size_t len, cap = (CONFIG_DOMAINS_MAX + 2) * 32;
+	int i;
+
+	(void)state;
+	expect_ok(&cfg, "local_domains = [];\n");
+	assert_int_equal(cfg.nlocal_domains, 0);
+	expect_ok(&cfg, "local_domains = ( \"A.Example\" );\n");
+	assert_int_equal(cfg.nlocal_domains, 1);
+	assert_string_equal(cfg.local_domains[0], "a.example");
+	/* libconfig dates an entry by the token after it: "," or "]". */
+	expect_error("local_domains = [\n  \"a.example\",\n  \"b.example\","
+	    "\n  \"A.EXAMPLE\" ];\n", 4,
+	    "local_domains[2]: a.example is already listed as "
+	    "local_domains[0]");
+	expect_error("local_domains = [\n\"a.example\",\n\"bad_name\" ];\n",
+	    3, "local_domains[1]: " NOT_DOMAIN);
+	expect_error("local_domains = [ \"\" ];\n", 1,
+	    "local_domains[0]: must not be empty");
+	expect_error("local_domains = ( \"a.example\",\n 5 );\n", 2,
+	    "local_domains[1]: expected a string");
+	expect_error("local_domains = \"a.example\";\n", 1,
+	    "local_domains: expected a list of strings [ \"...\", ... ]");
+	expect_error("local_domains = ( { domain = \"a.example\"; } );\n", 1,
+	    "local_domains[0]: expected a string");
+	text = malloc(cap);
+	assert_non_null(text);
+	len = strlcpy(text, "local_domains = [\n", cap);
+	for (i = 0; i < CONFIG_DOMAINS_MAX; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		    "\"d%d.example\",\n", i);
+	strlcpy(text + len, "\"one.more\" ];\n", cap - len);
+	expect_error(text, 1,
+	    "local_domains: 257 local_domains, at most 256 are allowed");
+	strlcpy(text + len - 2, " ];\n", cap - len + 2);
+	expect_ok(&cfg, text);
+	assert_int_equal(cfg.nlocal_domains, CONFIG_DOMAINS_MAX);
+	assert_string_equal(cfg.local_domains[255], "d255.example");
+	free(text);
+}
+
+static void
+test_paths(void **state)
+{
+	struct config cfg;
+	char text[1024], msg[512], path[256];
+
+	(void)state;
+	expect_ok(&cfg, "mailbox_root = \"mail\";\naliases_file = \"\";\n");
+	assert_string_equal(cfg.mailbox_root, "mail");
+	expect_error("mailbox_root = \"\";\n", 1,
+	    "mailbox_root: must not be empty");
+	expect_error("\naliases_file = \"/nonexistent/aliases\";\n", 2,
+	    "aliases_file: /nonexistent/aliases: No such file or directory");
+	expect_error("tls_ca_file = \"/nonexistent/ca.pem\";\n", 1,
+	    "tls_ca_file: /nonexistent/ca.pem: No such file or directory");
+	snprintf(text, sizeof(text), "tls_ca_file = \"%s\";\n", tmpdir);
+	snprintf(msg, sizeof(msg), "tls_ca_file: %s: Is a directory",
+	    tmpdir);
+	expect_error(text, 1, msg);
+	expect_error("aliases_file = \"a\\tb\";\n", 1,
+	    "aliases_file: contains a control character");
+	/* The config file itself is readable. */
+	snprintf(path, sizeof(path), "%s/aliases", tmpdir);
+	write_file(path, "postmaster: root\n");
+	snprintf(text, sizeof(text), "aliases_file = \"%s\";\n"
+	    "tls_ca_file = \"%s\";\n", path, path);
+	expect_ok(&cfg, text);
+	assert_string_equal(cfg.aliases_file, path);
+	assert_string_equal(cfg.tls_ca_file, path);
+	unlink(path);
+}
+
+static void
+test_lmtp_and_forwarder(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok(&cfg, "lmtp_address = \"127.0.0.1:24\";\n"
+	    "dns_forwarder = \"127.0.0.53\";\n");
+	assert_string_equal(cfg.lmtp_address, "127.0.0.1:24");
+	assert_string_equal(cfg.dns_forwarder, "127.0.0.53");
+	expect_ok(&cfg, "lmtp_address = \"\";\n"
+	    "dns_forwarder = \"192.0.2.53@5353\";\n");
+	assert_string_equal(cfg.lmtp_address, "");
+	expect_ok(&cfg, "dns_forwarder = \"::1\";\n");
+	expect_error("lmtp_address = \"localhost:24\";\n", 1,
+	    "lmtp_address: \"localhost:24\": " V4);
+	expect_error("\nlmtp_address = \"[::1]:0\";\n", 2,
+	    "lmtp_address: \"[::1]:0\": port must be a number from 1 to "
+	    "65535");
+	expect_error("dns_forwarder = \"ns.example\";\n", 1,
+	    "dns_forwarder: expected a numeric IP address, \"IP\" or "
+	    "\"IP@PORT\"");
+	expect_error("dns_forwarder = \"[::1]:53\";\n", 1,
+	    "dns_forwarder: expected a numeric IP address, \"IP\" or "
+	    "\"IP@PORT\"");
+	expect_error("dns_forwarder = \"ffff:ffff:ffff:ffff:ffff:ffff:"
+	    "255.255.255.2555\";\n", 1,
+	    "dns_forwarder: expected a numeric IP address, \"IP\" or "
+	    "\"IP@PORT\"");
+	expect_error("dns_forwarder = \"192.0.2.53@65536\";\n", 1,
+	    "dns_forwarder: port must be a number from 1 to 65535");
+	expect_error("dns_forwarder = \"192.0.2.53@\";\n", 1,
+	    "dns_forwarder: port must be a number from 1 to 65535");
+}
+
+static void
+test_outbound_tls(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok(&cfg, "outbound_tls = \"none\";\n");
+	assert_int_equal(cfg.outbound_tls, TLS_LEVEL_NONE);
+	expect_error("outbound_tls = \"implicit\";\n", 1,
+	    "outbound_tls: expected one of \"none\", \"opportunistic\", "
+	    "\"required\"");
+}
+
+static void
+test_smarthost(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok(&cfg, "smarthost = { host = \"relay.example\"; };\n");
+	assert_string_equal(cfg.smarthost.host, "relay.example");
+	assert_int_equal(cfg.smarthost.port, 25);
+	assert_int_equal(cfg.smarthost.tls, TLS_LEVEL_OPPORTUNISTIC);
+	assert_string_equal(cfg.smarthost.auth_user, "");
+	expect_ok(&cfg, "smarthost = { host = \"2001:db8::25\"; "
+	    "tls = \"implicit\"; port = 465; };\n");
+	assert_int_equal(cfg.smarthost.tls, TLS_LEVEL_IMPLICIT);
+	expect_error("smarthost = {\n  port = 587;\n};\n", 1,
+	    "smarthost: host is required");
+	expect_error("smarthost = {\n  host = \"\";\n};\n", 2,
+	    "smarthost.host: must not be empty");
+	expect_error("smarthost = {\n  host = \"a.example\";\n"
+	    "  domain = \"b.example\";\n};\n", 3,
+	    "smarthost: unknown key 'domain'");
+	expect_error("smarthost = { host = \"a.example\";\n"
+	    "  auth_user = \"u\"; };\n", 2,
+	    "smarthost.auth_user: set without auth_password");
+	expect_error("smarthost = { host = \"a.example\";\n"
+	    "  auth_user = \"\";\n  auth_password = \"p\"; };\n", 3,
+	    "smarthost.auth_password: set without auth_user");
+	expect_error("smarthost = { host = \"a.example\"; port = 0; };\n", 1,
+	    "smarthost.port: 0 is below the minimum 1");
+	expect_error("smarthost = { host = \"a.example\";\nport = 65536; };\n",
+	    2, "smarthost.port: 65536 is above the maximum 65535");
+	expect_error("smarthost = { host = \"a.example\"; tls = \"yes\"; };\n",
+	    1, "smarthost.tls: expected one of \"none\", \"opportunistic\", "
+	    "\"required\", \"implicit\"");
+	expect_error("smarthost = { host = \"a_b.example\"; };\n", 1,
+	    "smarthost.host: not a host name or numeric IP address");
+	expect_error("smarthost = \"relay.example\";\n", 1,
+	    "smarthost: expected a group { domain = \"example.com\"; "
+	    "host = \"smtp.example.net\"; }");
+}
+
+static void
+test_routes(void **state)
+{
+	struct config cfg;
+	char *text;
+	size_t len, cap = (CONFIG_ROUTES_MAX + 2) * 48;
+	int i;
+
+	(void)state;
+	expect_ok(&cfg, "routes = ();\n");
+	assert_int_equal(cfg.nroutes, 0);
+	expect_ok(&cfg, "routes = ( { domain = \"example.com\"; },\n"
+	    "{ domain = \".EXAMPLE.com\"; host = \"mx.example.net\";\n"
+	    "  auth_user = \"u\"; auth_password = \"p\"; } );\n");
+	assert_int_equal(cfg.nroutes, 2);
+	assert_string_equal(cfg.routes[0].domain, "example.com");
+	assert_string_equal(cfg.routes[0].host, "");
+	assert_int_equal(cfg.routes[0].port, 25);
+	assert_int_equal(cfg.routes[0].tls, TLS_LEVEL_OPPORTUNISTIC);
+	assert_string_equal(cfg.routes[1].domain, ".example.com");
+	assert_string_equal(cfg.routes[1].auth_password, "p");
+	expect_error("routes = (\n  { host = \"mx.example.net\"; }\n);\n", 2,
+	    "routes[0]: domain is required");
+	expect_error("routes = ( { domain = \"a.example\"; },\n"
+	    "  { tls = \"none\";\n    domain = \"A.example\"; } );\n", 3,
+	    "routes[1].domain: a.example is already routed by routes[0]");
+	expect_error("routes = ( { domain = \"..example\"; } );\n", 1,
+	    "routes[0].domain: " NOT_DOMAIN);
+	expect_error("routes = ( { domain = \".\"; } );\n", 1,
+	    "routes[0].domain: " NOT_DOMAIN);
+	expect_error("routes = ( { domain = \"a.example\"; colour = 1; } );\n",
+	    1, "routes[0]: unknown key 'colour'");
+	expect_error("routes = ( { domain = \"a.example\";\n"
+	    "auth_password = \"p\"; } );\n", 2,
+	    "routes[0].auth_password: set without auth_user");
+	expect_error("routes = { domain = \"a.example\"; };\n", 1,
+	    "routes: expected a list of groups ( { domain = \"example.com\"; "
+	    "host = \"smtp.example.net\"; }, ... )");
+	text = malloc(cap);
+	assert_non_null(text);
+	len = strlcpy(text, "routes = (\n", cap);
+	for (i = 0; i < CONFIG_ROUTES_MAX; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		    "{ domain = \"d%d.example\"; },\n", i);
+	strlcpy(text + len, "{ domain = \"one.more\"; } );\n", cap - len);
+	expect_error(text, 1, "routes: 65 routes, at most 64 are allowed");
+	strlcpy(text + len - 2, " );\n", cap - len + 2);
+	expect_ok(&cfg, text);
+	assert_int_equal(cfg.nroutes, CONFIG_ROUTES_MAX);
+	assert_string_equal(cfg.routes[63].domain, "d63.example");
+	free(text);
+}
+
 static void
 test_unknown_keys(void **state)
 {
@@ -383,8 +827,6 @@ test_types(void **state)
 	expect_error("max_recipients = 4294967396L;\n", 1,
 	    "max_recipients: 4294967396 is above the maximum 100000");
 }
-
-#define V4	"not a numeric IPv4 address (IPv6 goes in [])"
 
 static void
 test_addresses(void **state)
@@ -438,7 +880,7 @@ test_listener_shapes(void **state)
 
 	(void)state;
 	expect_error("listeners = ();\n", 1,
-	    "listeners: at least one listener is required");
+	    "listeners: must not be empty");
 	expect_error("listeners = { address = \"127.0.0.1:25\"; };\n", 1,
 	    "listeners: expected a list of groups ( { address = \"IP:PORT\"; "
 	    "}, ... )");
@@ -446,8 +888,7 @@ test_listener_shapes(void **state)
 	    "listeners: expected a list of groups ( { address = \"IP:PORT\"; "
 	    "}, ... )");
 	expect_error("listeners = ( \"127.0.0.1:25\" );\n", 1,
-	    "listeners[0]: expected a group { address = \"IP:PORT\"; "
-	    "role = \"smtp\"; }");
+	    "listeners[0]: expected a group { address = \"IP:PORT\"; }");
 	expect_error("listeners = (\n\n  { role = \"smtp\"; }\n);\n", 3,
 	    "listeners[0]: address is required");
 	len = strlcpy(text, "listeners = (\n", sizeof(text));
@@ -498,26 +939,85 @@ test_failed_load_keeps_config(void **state)
 	assert_memory_equal(&cfg, &copy, sizeof(cfg));
 }
 
-/* config_dump writes a file that loads back to the same config. */
+/* Dump cfg to path and load it back into again. */
+static void
+dump_and_load(const struct config *cfg, const char *path,
+    struct config *again)
+{
+	FILE *fp;
+
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	config_dump(cfg, fp);
+	assert_int_equal(fclose(fp), 0);
+	if (config_load(again, path, err, sizeof(err)) != 0)
+		fail_msg("dump does not load: %s", err);
+	strlcpy(again->file, cfg->file, sizeof(again->file));
+}
+
+/*
+ * config_dump writes a file that loads back to the same config, but
+ * for the secret, which it masks.
+ */
 static void
 test_dump_round_trip(void **state)
 {
 	struct config cfg, again;
 	char path[256];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/dump.conf", tmpdir);
+	expect_ok(&cfg, full_conf);
+	dump_and_load(&cfg, path, &again);
+	assert_string_equal(again.smarthost.auth_password, "********");
+	memcpy(again.smarthost.auth_password, cfg.smarthost.auth_password,
+	    sizeof(again.smarthost.auth_password));
+	assert_memory_equal(&cfg, &again, sizeof(cfg));
+
+	/* The defaults: empty lists, no smarthost. */
+	expect_ok(&cfg, "# nothing\n");
+	dump_and_load(&cfg, path, &again);
+	assert_memory_equal(&cfg, &again, sizeof(cfg));
+	unlink(path);
+}
+
+/* auth_password never reaches a dump; an unset one shows as unset. */
+static void
+test_dump_secret(void **state)
+{
+	struct config cfg;
+	char *text = NULL;
+	size_t len = 0;
 	FILE *fp;
 
 	(void)state;
-	expect_ok(&cfg, full_conf);
-	snprintf(path, sizeof(path), "%s/dump.conf", tmpdir);
-	fp = fopen(path, "w");
+	expect_ok(&cfg, "smarthost = { host = \"relay.example\";\n"
+	    "  auth_user = \"u\"; auth_password = \"hunter2-secret\"; };\n"
+	    "routes = ( { domain = \"a.example\"; auth_user = \"v\";\n"
+	    "  auth_password = \"other-secret\"; },\n"
+	    "  { domain = \"b.example\"; } );\n");
+	fp = open_memstream(&text, &len);
 	assert_non_null(fp);
 	config_dump(&cfg, fp);
 	assert_int_equal(fclose(fp), 0);
-	if (config_load(&again, path, err, sizeof(err)) != 0)
-		fail_msg("dump does not load: %s", err);
-	strlcpy(again.file, cfg.file, sizeof(again.file));
-	assert_memory_equal(&cfg, &again, sizeof(cfg));
-	unlink(path);
+	assert_null(strstr(text, "secret"));
+	assert_non_null(strstr(text,
+	    "\tauth_password = \"********\";\n"));
+	assert_non_null(strstr(text,
+	    "\t\tauth_password = \"********\";\n"));
+	assert_non_null(strstr(text, "\t\tauth_password = \"\";\n"));
+	assert_non_null(strstr(text, "local_domains = [];\n"));
+	free(text);
+
+	config_defaults(&cfg);
+	fp = open_memstream(&text, &len);
+	assert_non_null(fp);
+	config_dump(&cfg, fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_non_null(strstr(text, "# smarthost is not set\n"));
+	assert_non_null(strstr(text, "routes = ();\n"));
+	assert_non_null(strstr(text, "outbound_ipv6 = true;\n"));
+	free(text);
 }
 
 /* The bundled file, when run from the top of the tree as `make unit` does. */
@@ -569,6 +1069,16 @@ main(void)
 		cmocka_unit_test(test_max_recipients_message),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_duration_bounds),
+		cmocka_unit_test(test_retry_order),
+		cmocka_unit_test(test_bool),
+		cmocka_unit_test(test_size_bounce),
+		cmocka_unit_test(test_local_domains),
+		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_lmtp_and_forwarder),
+		cmocka_unit_test(test_outbound_tls),
+		cmocka_unit_test(test_smarthost),
+		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_enums),
 		cmocka_unit_test(test_unknown_keys),
@@ -578,6 +1088,7 @@ main(void)
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_failed_load_keeps_config),
 		cmocka_unit_test(test_dump_round_trip),
+		cmocka_unit_test(test_dump_secret),
 		cmocka_unit_test(test_bundled_config),
 	};
 
