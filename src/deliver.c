@@ -132,6 +132,8 @@ job_fail(struct job *j, int code, const char *reply)
 {
 	unsigned k;
 
+	if (j->start_usec == 0)
+		j->start_usec = now_wall_usec();
 	for (k = 0; k < j->n; k++) {
 		if (j->rcpts[k].code != 0)
 			continue;
@@ -297,7 +299,11 @@ conn_closed_cb(struct smtp_client *cl, int code, const char *reply, void *arg)
 	if (!c->ready) {
 		/* RFC 5321 5.1: try the next address, then the next MX. */
 		c->last_code = code;
-		strlcpy(c->last_reply, reply, sizeof(c->last_reply));
+		if (reply[0] >= '2' && reply[0] <= '5')
+			strlcpy(c->last_reply, reply, sizeof(c->last_reply));
+		else
+			snprintf(c->last_reply, sizeof(c->last_reply), "%d %s",
+			    code, reply);
 		log_info("%s: %s", d->key, reply);
 		conn_try_next(c);
 		return;

@@ -310,8 +310,8 @@ queue_log_rcpt(struct job *j, unsigned k, const char *status)
 	uint64_t d = now > j->start_usec ? now - j->start_usec : 0;
 
 	queue_status(j->rcpts[k].code, j->rcpts[k].reply, dsn, sizeof(dsn));
-	log_info("%s: to=<%s>, relay=%s, delay=%.2g, delays=%.2g/%.2g/%.2g/"
-	    "%.2g, dsn=%s, status=%s (%s)", m->id, j->rcpts[k].addr,
+	log_info("%s: to=<%s>, relay=%s, delay=%.2f, delays=%.2f/%.2f/%.2f/"
+	    "%.2f, dsn=%s, status=%s (%s)", m->id, j->rcpts[k].addr,
 	    j->relay[0] ? j->relay : "none",
 	    usec_to_s(now - m->env.arrival_usec), usec_to_s(a), usec_to_s(b),
 	    usec_to_s(j->setup_usec), usec_to_s(d), dsn, status,
@@ -452,6 +452,7 @@ queue_notice(struct qmsg *m, enum dsn_kind kind, int want)
 	di.envid = m->env.envid;
 	di.arrival = (time_t)(m->env.arrival_usec / 1000000);
 	di.now = time(NULL);
+	di.retry_until = di.arrival + (time_t)queue_cfg->queue_lifetime;
 	di.ret_hdrs = kind != DSN_FAILURE ||
 	    (m->env.ret && strcmp(m->env.ret, "HDRS") == 0);
 	di.max_returned = (size_t)queue_cfg->bounce_return_max;
