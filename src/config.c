@@ -986,7 +986,11 @@ config_check_listener(struct config_ctx *ctx, const config_setting_t *e,
 	return 0;
 }
 
-/* AUTH needs both halves; a domain has one route (smarthost: i 0). */
+/*
+ * AUTH needs both halves and a host: credentials never go to whatever
+ * MX a domain names.  MX delivery (no host) is STARTTLS on port 25, as
+ * outbound_tls.  A domain has one route (smarthost: entry 0, alone).
+ */
 static int
 config_check_route(struct config_ctx *ctx, const config_setting_t *e,
     void *entries, unsigned i)
@@ -1001,6 +1005,13 @@ config_check_route(struct config_ctx *ctx, const config_setting_t *e,
 		    "set without %s", r->auth_user[0] != '\0' ?
 		    "auth_password" : "auth_user");
 	}
+	if (r->host[0] == '\0' && r->auth_user[0] != '\0')
+		return config_err(ctx, config_setting_get_member(e,
+		    "auth_user"), "auth_user", "needs a host (credentials "
+		    "are not sent to MX hosts)");
+	if (r->host[0] == '\0' && r->tls == TLS_LEVEL_IMPLICIT)
+		return config_err(ctx, config_setting_get_member(e, "tls"),
+		    "tls", "\"implicit\" needs a host (MX hosts use STARTTLS)");
 	for (j = 0; j < i; j++)
 		if (strcmp(rs[j].domain, r->domain) == 0)
 			return config_err(ctx,

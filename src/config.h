@@ -14,6 +14,10 @@
 #define CONFIG_ERR_MAX		512
 #define CONFIG_DOMAINS_MAX	256
 #define CONFIG_ROUTES_MAX	64
+#define CONFIG_NETWORKS_MAX	64
+#define CONFIG_USERS_MAX	256
+#define CONFIG_SENDERS_MAX	32
+#define CONFIG_CERTS_MAX	16
 
 enum listener_role {
 	LISTENER_SMTP,		/* port 25: MX for local domains, relay if allowed */
@@ -53,6 +57,33 @@ struct config_listener {
 	char			 host[64];	/* numeric IPv4 or IPv6 */
 	char			 port[8];
 	enum listener_role	 role;
+	unsigned		 auth_cleartext; /* AUTH without TLS (loopback) */
+};
+
+/* A network trusted to relay: "10.0.0.0/8", "2001:db8::/32". */
+struct config_network {
+	char		 cidr[64];
+	int		 family;	/* AF_INET or AF_INET6 */
+	unsigned char	 addr[16];
+	unsigned	 prefix;
+};
+
+/* Sending rules for an authenticated user (M3). */
+struct config_user {
+	char		 name[256];
+	/* "alice@example.org" or "@example.org" (a whole domain). */
+	char		 senders[CONFIG_SENDERS_MAX][256];
+	unsigned	 nsenders;
+	unsigned	 allow_null_sender;	/* MAIL FROM:<> allowed */
+	unsigned	 max_msgs_per_hour;	/* 0 = the global default */
+	unsigned	 max_msgs_per_day;
+	unsigned	 max_rcpts_per_msg;
+};
+
+/* A server certificate: PEM chain (leaf first) and key. */
+struct config_cert {
+	char		 cert[4096];
+	char		 key[4096];
 };
 
 struct config {
@@ -115,6 +146,30 @@ struct config {
 	unsigned	 delay_warning;		/* 0 = never */
 	unsigned	 max_received;		/* loop detection */
 	uint64_t	 bounce_return_max;	/* larger originals: headers */
+
+	/* Security (M3). */
+	char		 user[64];		/* drop to this user when root */
+	char		 group[64];		/* "" = the user's group */
+	struct config_cert tls_certificates[CONFIG_CERTS_MAX];
+	unsigned	 ntls_certificates;	/* 0 = no STARTTLS, no 465 */
+	char		 tls_ciphers[1024];	/* TLS 1.2 list; TLS 1.3 fixed */
+	unsigned	 tls_request_client_cert;
+	char		 passwd_file[4096];	/* SMTP AUTH users; "" = off */
+	unsigned	 auth_fail_delay;	/* seconds before a 535 */
+	unsigned	 auth_fail_max;		/* failures per IP in window */
+	unsigned	 auth_fail_window;
+	unsigned	 auth_ban_time;
+	struct config_network relay_networks[CONFIG_NETWORKS_MAX];
+	unsigned	 nrelay_networks;
+	struct config_user users[CONFIG_USERS_MAX];
+	unsigned	 nusers;
+	unsigned	 max_msgs_per_hour;	/* per user / trusted network */
+	unsigned	 max_msgs_per_day;
+	unsigned	 max_rcpts_per_msg;
+	unsigned	 max_sessions_per_ip;
+	unsigned	 max_connect_rate;	/* per IP per minute */
+	unsigned	 soft_error_limit;	/* errors before the tarpit */
+	unsigned	 error_delay;		/* tarpit: seconds per reply */
 };
 
 /*

@@ -7,8 +7,6 @@
  * queue_lifetime, and sends bounces, delay and success notices (RFC 3464)
  * from <>.  Nothing here trusts the queue file: spool_file.c checks it.
  */
-#include <sys/eventfd.h>
-
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -25,6 +23,7 @@
 #include "config.h"
 #include "dsn.h"
 #include "log.h"
+#include "notify.h"
 #include "queue.h"
 #include "queue_int.h"
 #include "spool.h"
@@ -34,8 +33,8 @@
 #define QUEUE_HDR_SCAN	(64 * 1024)
 
 struct inbox_item {
+	struct notify_item	 item;
 	char			 id[SPOOL_ID_LEN + 1];
-	struct inbox_item	*next;
 };
 
 const struct config	*queue_cfg;
@@ -43,14 +42,10 @@ struct event_base	*queue_base;
 
 static struct {
 	pthread_t		 thread;
-	pthread_mutex_t		 lock;
-	struct inbox_item	*inbox;
-	int			 efd;
-	struct event		*inbox_ev;
-	struct spool_notify	*notify;	/* our own spool commits */
+	struct notify		*notify;	/* new ids, our own commits */
 	struct qmsg		*all;
 	int			 running;
-} q = { .lock = PTHREAD_MUTEX_INITIALIZER, .efd = -1 };
+} q;
 
 static void	queue_load(const char *id);
 static void	queue_attempt(struct qmsg *);
@@ -661,45 +656,23 @@ queue_finish(struct qmsg *m)
 	queue_msg_free(m);
 }
 
+static void
+queue_inbox_cb(struct notify_item *it)
+{
+	struct inbox_item *in = NOTIFY_CONTAINER(it, struct inbox_item, item);
+
+	queue_load(in->id);
+	free(in);
+}
+
 void
 queue_submit(const char *id)
 {
-	struct inbox_item *it = xcalloc(1, sizeof(*it));
-	uint64_t one = 1;
+	struct inbox_item *in = xcalloc(1, sizeof(*in));
 
-	strlcpy(it->id, id, sizeof(it->id));
-	pthread_mutex_lock(&q.lock);
-	it->next = q.inbox;
-	q.inbox = it;
-	pthread_mutex_unlock(&q.lock);
-	if (write(q.efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
-		fatal("queue: eventfd write");
-}
-
-static void
-queue_inbox_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct inbox_item *list, *rev = NULL, *it;
-	uint64_t v;
-
-	(void)what;
-	(void)arg;
-	if (read(fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
-		fatal("queue: eventfd read");
-	pthread_mutex_lock(&q.lock);
-	list = q.inbox;
-	q.inbox = NULL;
-	pthread_mutex_unlock(&q.lock);
-	while ((it = list) != NULL) {	/* oldest first */
-		list = it->next;
-		it->next = rev;
-		rev = it;
-	}
-	while ((it = rev) != NULL) {
-		rev = it->next;
-		queue_load(it->id);
-		free(it);
-	}
+	strlcpy(in->id, id, sizeof(in->id));
+	in->item.fn = queue_inbox_cb;
+	notify_post(q.notify, &in->item);
 }
 
 static void *
@@ -725,12 +698,7 @@ queue_start(const struct config *cfg)
 	queue_cfg = cfg;
 	if ((queue_base = event_base_new()) == NULL)
 		fatalx("queue: event_base_new");
-	if ((q.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
-		fatal("queue: eventfd");
-	q.inbox_ev = event_new(queue_base, q.efd, EV_READ | EV_PERSIST,
-	    queue_inbox_cb, NULL);
-	event_add(q.inbox_ev, NULL);
-	q.notify = spool_notify_new(queue_base);
+	q.notify = notify_new(queue_base);
 	deliver_init();
 	/* Before the workers run, so no message is both found and sent. */
 	spool_queue_scan(queue_scan_cb, NULL);

@@ -2,24 +2,75 @@
  * sluicectl.c -- the administrator's tool.  M1: "queue list" shows what
  * the spool holds, as a table (like Postfix's mailq) or as JSON.  It only
  * reads queue files; a file being written or damaged is reported and
- * skipped.
+ * skipped.  M3: "user add|passwd|del|list" edit the SMTP AUTH password
+ * file (auth.c); passwords come from stdin, never from argv, which any
+ * local user can read in /proc.
  */
 #include <dirent.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "spool_file.h"
 #include "util.h"
 
+/* What the options chose; the config is loaded only if a command needs it. */
+struct ctl_ctx {
+	const char	*conf_file;	/* -f */
+	const char	*passwd_file;	/* -p, else the config's passwd_file */
+	struct config	*cfg;
+};
+
+/* "NOUN VERB [ARG...]": min_args..max_args words follow the verb. */
+struct ctl_cmd {
+	const char	*noun;
+	const char	*verb;
+	int		 min_args;
+	int		 max_args;
+	int		(*fn)(struct ctl_ctx *, int, char **);
+};
+
+static void	usage(void);
+static struct config *ctl_config(struct ctl_ctx *);
+static const char *ctl_passwd_file(struct ctl_ctx *);
+static void	ctl_tty_restore_cb(int);
+static int	ctl_read_line(const char *, char *, size_t);
+static int	ctl_read_password(char *, size_t);
+static int	cmd_queue_list(struct ctl_ctx *, int, char **);
+static int	cmd_user_set(struct ctl_ctx *, const char *, int);
+static int	cmd_user_add(struct ctl_ctx *, int, char **);
+static int	cmd_user_passwd(struct ctl_ctx *, int, char **);
+static int	cmd_user_del(struct ctl_ctx *, int, char **);
+static int	cmd_user_list(struct ctl_ctx *, int, char **);
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "queue",	"list",		0, 1, cmd_queue_list },
+	{ "user",	"add",		1, 1, cmd_user_add },
+	{ "user",	"passwd",	1, 1, cmd_user_passwd },
+	{ "user",	"del",		1, 1, cmd_user_del },
+	{ "user",	"list",		0, 0, cmd_user_list },
+};
+
+/* The terminal's settings while echo is off (restored on a signal). */
+static struct termios	ctl_tty_saved;
+static volatile sig_atomic_t ctl_tty_off;
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: sluicectl [-f file] queue list [--json]\n");
+	fprintf(stderr,
+	    "usage: sluicectl [-f conf] queue list [--json]\n"
+	    "       sluicectl [-f conf] [-p passwd_file] user add|passwd|del "
+	    "NAME\n"
+	    "       sluicectl [-f conf] [-p passwd_file] user list\n"
+	    "user add/passwd read the password from stdin (first line).\n");
 	exit(2);
 }
 
@@ -157,35 +208,213 @@ queue_list(const struct config *cfg, int json)
 	return 0;
 }
 
+/* The configuration, loaded on first use; exits on error. */
+static struct config *
+ctl_config(struct ctl_ctx *ctx)
+{
+	char err[CONFIG_ERR_MAX];
+
+	if (ctx->cfg != NULL)
+		return ctx->cfg;
+	ctx->cfg = xcalloc(1, sizeof(*ctx->cfg));
+	if (config_load(ctx->cfg, ctx->conf_file, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+	return ctx->cfg;
+}
+
+static int
+cmd_queue_list(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	int json = 0;
+
+	if (argc == 1) {
+		if (strcmp(argv[0], "--json") != 0)
+			usage();
+		json = 1;
+	}
+	return queue_list(ctl_config(ctx), json);
+}
+
+/* -p wins; else the config's passwd_file, which must be set. */
+static const char *
+ctl_passwd_file(struct ctl_ctx *ctx)
+{
+	const struct config *cfg;
+
+	if (ctx->passwd_file != NULL)
+		return ctx->passwd_file;
+	cfg = ctl_config(ctx);
+	if (cfg->passwd_file[0] == '\0') {
+		fprintf(stderr, "sluicectl: %s: passwd_file is not set "
+		    "(or use -p FILE)\n", ctx->conf_file);
+		exit(1);
+	}
+	return cfg->passwd_file;
+}
+
+static void
+ctl_tty_restore_cb(int sig)
+{
+	if (ctl_tty_off)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &ctl_tty_saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * One line from stdin without its newline; with prompt (a terminal),
+ * echo is off meanwhile.  A line that does not fit is refused.
+ */
+static int
+ctl_read_line(const char *prompt, char *buf, size_t len)
+{
+	struct termios t;
+	size_t n;
+	int ok;
+
+	if (prompt != NULL) {
+		fputs(prompt, stderr);
+		if (tcgetattr(STDIN_FILENO, &ctl_tty_saved) == 0) {
+			t = ctl_tty_saved;
+			t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+			ctl_tty_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0;
+		}
+	}
+	ok = fgets(buf, (int)len, stdin) != NULL;
+	if (ctl_tty_off) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &ctl_tty_saved);
+		ctl_tty_off = 0;
+		fputc('\n', stderr);
+	}
+	if (!ok)
+		return -1;
+	n = strlen(buf);
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	else if (!feof(stdin))
+		return -1;		/* longer than the buffer */
+	return 0;
+}
+
+/* From a terminal: asked twice, without echo.  Else: stdin's first line. */
+static int
+ctl_read_password(char *pass, size_t len)
+{
+	char again[AUTH_PASS_MAX + 2];
+	int tty = isatty(STDIN_FILENO), rc = 0;
+
+	if (tty) {
+		signal(SIGINT, ctl_tty_restore_cb);
+		signal(SIGTERM, ctl_tty_restore_cb);
+	}
+	if (ctl_read_line(tty ? "Password: " : NULL, pass, len) == -1) {
+		fprintf(stderr, "sluicectl: no password read (at most %d "
+		    "octets)\n", AUTH_PASS_MAX - 1);
+		rc = -1;
+	} else if (tty && (ctl_read_line("Retype password: ", again,
+	    sizeof(again)) == -1 || strcmp(pass, again) != 0)) {
+		fprintf(stderr, "sluicectl: passwords do not match\n");
+		rc = -1;
+	}
+	explicit_bzero(again, sizeof(again));
+	if (rc == -1)
+		explicit_bzero(pass, len);
+	return rc;
+}
+
+static int
+cmd_user_set(struct ctl_ctx *ctx, const char *user, int must_exist)
+{
+	char pass[AUTH_PASS_MAX + 2], err[1024];
+	const char *path = ctl_passwd_file(ctx);
+	int rc;
+
+	if (ctl_read_password(pass, sizeof(pass)) == -1)
+		return 1;
+	rc = auth_file_set(path, user, pass, must_exist, err, sizeof(err));
+	explicit_bzero(pass, sizeof(pass));
+	if (rc == -1) {
+		fprintf(stderr, "sluicectl: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_user_add(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	return cmd_user_set(ctx, argv[0], 0);
+}
+
+static int
+cmd_user_passwd(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	return cmd_user_set(ctx, argv[0], 1);
+}
+
+static int
+cmd_user_del(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	char err[1024];
+
+	(void)argc;
+	if (auth_file_del(ctl_passwd_file(ctx), argv[0], err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "sluicectl: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_user_list(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	char err[1024];
+
+	(void)argc;
+	(void)argv;
+	if (auth_file_list(ctl_passwd_file(ctx), stdout, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "sluicectl: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
-	const char *file = "/etc/sluice/sluice.conf";
-	char err[CONFIG_ERR_MAX];
-	struct config *cfg;
-	int ch, json = 0;
+	struct ctl_ctx ctx = { "/etc/sluice/sluice.conf", NULL, NULL };
+	const struct ctl_cmd *c;
+	size_t i;
+	int ch, rc;
 
-	while ((ch = getopt(argc, argv, "+f:")) != -1) {
-		if (ch != 'f')
+	while ((ch = getopt(argc, argv, "+f:p:")) != -1) {
+		if (ch == 'f')
+			ctx.conf_file = optarg;
+		else if (ch == 'p')
+			ctx.passwd_file = optarg;
+		else
 			usage();
-		file = optarg;
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 2 || strcmp(argv[0], "queue") != 0 ||
-	    strcmp(argv[1], "list") != 0)
+	if (argc < 2)
 		usage();
-	if (argc == 3 && strcmp(argv[2], "--json") == 0)
-		json = 1;
-	else if (argc != 2)
-		usage();
-	cfg = xcalloc(1, sizeof(*cfg));
-	if (config_load(cfg, file, err, sizeof(err)) == -1) {
-		fprintf(stderr, "%s\n", err);
-		free(cfg);
-		return 1;
+	for (i = 0; i < nitems(ctl_cmds); i++) {
+		c = &ctl_cmds[i];
+		if (strcmp(argv[0], c->noun) == 0 &&
+		    strcmp(argv[1], c->verb) == 0)
+			break;
 	}
-	ch = queue_list(cfg, json);
-	free(cfg);
-	return ch;
+	if (i == nitems(ctl_cmds) || argc - 2 < c->min_args ||
+	    argc - 2 > c->max_args)
+		usage();
+	rc = c->fn(&ctx, argc - 2, argv + 2);
+	free(ctx.cfg);
+	return rc;
 }

@@ -24,6 +24,9 @@
  * when the caller's SSL_CTX has SSL_VERIFY_PEER set.  The handshake
  * itself never aborts on a bad certificate: we check the result after it
  * so the reason can be reported (as Postfix does).
+ *
+ * The process must ignore SIGPIPE (sluiced does): a peer that hangs up
+ * while we write must cost a connection, not the process.
  */
 #include <sys/socket.h>
 #include <sys/types.h>

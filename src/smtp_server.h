@@ -9,13 +9,13 @@
 struct event_base;
 struct config;
 struct config_listener;
-struct spool_notify;
+struct notify;
 
 /* What a worker thread lends to its sessions. */
 struct smtp_ctx {
 	struct event_base	*base;
 	const struct config	*cfg;
-	struct spool_notify	*notify;
+	struct notify	*notify;
 };
 
 /* Take over an accepted, non-blocking socket. */

@@ -7,7 +7,6 @@
  * syncfs() covers every message finished since the last round, so the
  * cost of a flush is shared by all sessions that ended DATA meanwhile.
  */
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -27,19 +26,11 @@
 
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "spool.h"
 #include "spool_file.h"
 #include "util.h"
 
-struct spool_notify {
-	pthread_mutex_t	 lock;
-	struct spool_msg *head;
-	struct spool_msg **tail;
-	int		 efd;
-	struct event	*ev;
-	int		 flagged;	/* in the commit thread's batch list */
-	struct spool_notify *next_flagged;
-};
 
 struct spool_msg_priv {
 	struct spool_msg pub;
@@ -62,7 +53,7 @@ static struct {
     .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static void	*spool_commit_main(void *);
-static void	 spool_notify_cb(evutil_socket_t, short, void *);
+static void	 spool_msg_done(struct notify_item *);
 
 static int
 spool_open_dir(int parent, const char *name, char *err, size_t errlen)
@@ -331,10 +322,11 @@ spool_msg_abort(struct spool_msg *m)
 }
 
 void
-spool_msg_commit(struct spool_msg *m, struct spool_notify *n,
+spool_msg_commit(struct spool_msg *m, struct notify *n,
     void (*cb)(struct spool_msg *, void *), void *arg)
 {
 	m->notify = n;
+	m->item.fn = spool_msg_done;
 	m->done_cb = cb;
 	m->done_arg = arg;
 	m->next = NULL;
@@ -376,29 +368,20 @@ spool_sync_batch(struct spool_msg *batch)
 static void
 spool_deliver_batch(struct spool_msg *batch)
 {
-	struct spool_notify *flagged = NULL, *n;
 	struct spool_msg *m, *next;
-	uint64_t one = 1;
 
 	for (m = batch; m != NULL; m = next) {
 		next = m->next;
-		n = m->notify;
-		m->next = NULL;
-		pthread_mutex_lock(&n->lock);
-		*n->tail = m;
-		n->tail = &m->next;
-		pthread_mutex_unlock(&n->lock);
-		if (!n->flagged) {
-			n->flagged = 1;
-			n->next_flagged = flagged;
-			flagged = n;
-		}
+		notify_post(m->notify, &m->item);
 	}
-	for (n = flagged; n != NULL; n = n->next_flagged) {
-		n->flagged = 0;
-		if (write(n->efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
-			fatal("spool: eventfd write");
-	}
+}
+
+static void
+spool_msg_done(struct notify_item *it)
+{
+	struct spool_msg *m = NOTIFY_CONTAINER(it, struct spool_msg, item);
+
+	m->done_cb(m, m->done_arg);
 }
 
 static void *
@@ -509,53 +492,4 @@ spool_stop(void)
 	pthread_mutex_unlock(&spool.lock);
 	pthread_join(spool.thread, NULL);
 	spool.running = 0;
-}
-
-struct spool_notify *
-spool_notify_new(struct event_base *base)
-{
-	struct spool_notify *n = xcalloc(1, sizeof(*n));
-
-	pthread_mutex_init(&n->lock, NULL);
-	n->tail = &n->head;
-	n->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (n->efd == -1)
-		fatal("eventfd");
-	n->ev = event_new(base, n->efd, EV_READ | EV_PERSIST,
-	    spool_notify_cb, n);
-	if (n->ev == NULL || event_add(n->ev, NULL) == -1)
-		fatalx("spool: event_new");
-	return n;
-}
-
-void
-spool_notify_free(struct spool_notify *n)
-{
-	if (n == NULL)
-		return;
-	event_free(n->ev);
-	close(n->efd);
-	pthread_mutex_destroy(&n->lock);
-	free(n);
-}
-
-static void
-spool_notify_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct spool_notify *n = arg;
-	struct spool_msg *m, *next;
-	uint64_t v;
-
-	(void)what;
-	if (read(fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
-		fatal("spool: eventfd read");
-	pthread_mutex_lock(&n->lock);
-	m = n->head;
-	n->head = NULL;
-	n->tail = &n->head;
-	pthread_mutex_unlock(&n->lock);
-	for (; m != NULL; m = next) {
-		next = m->next;
-		m->done_cb(m, m->done_arg);
-	}
 }

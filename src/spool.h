@@ -13,10 +13,11 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "notify.h"
 
 struct event_base;
 struct config;
-struct spool_notify;
+struct notify;
 
 #define SPOOL_ID_LEN		16
 #define SPOOL_HDR_LEN		40	/* "SLUICE1 %010 %020\n" */
@@ -32,7 +33,8 @@ struct spool_msg {
 	int		 error;		/* errno of the first failed write */
 
 	/* Set by spool_msg_commit(); used by the commit thread. */
-	struct spool_notify	*notify;
+	struct notify	*notify;
+	struct notify_item item;
 	void		(*done_cb)(struct spool_msg *, void *);
 	void		*done_arg;
 	struct spool_msg *next;
@@ -69,7 +71,7 @@ void	spool_msg_abort(struct spool_msg *);
  * notify's event loop with msg->error 0 (durable) or an errno; it owns
  * msg then and must call spool_msg_free().
  */
-void	spool_msg_commit(struct spool_msg *, struct spool_notify *,
+void	spool_msg_commit(struct spool_msg *, struct notify *,
 	    void (*cb)(struct spool_msg *, void *), void *arg);
 void	spool_msg_free(struct spool_msg *);
 
@@ -83,9 +85,5 @@ int	spool_append(int fd, const struct buf *records);
 void	spool_sync_soon(void);
 /* Call fn for every message in queue/ (at start-up). */
 void	spool_queue_scan(void (*fn)(const char *id, void *), void *arg);
-
-/* A per-thread completion queue on an event loop. */
-struct spool_notify *spool_notify_new(struct event_base *);
-void	spool_notify_free(struct spool_notify *);
 
 #endif

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "smtp_server.h"
 #include "spool.h"
 #include "util.h"
@@ -148,7 +149,7 @@ workers_start(const struct config *cfg)
 			fatalx("event_base_new");
 		w->ctx.base = w->base;
 		w->ctx.cfg = cfg;
-		w->ctx.notify = spool_notify_new(w->base);
+		w->ctx.notify = notify_new(w->base);
 		for (i = 0; i < cfg->nlisteners; i++) {
 			w->ports[i].worker = w;
 			w->ports[i].listener = &cfg->listeners[i];

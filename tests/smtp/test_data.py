@@ -374,3 +374,59 @@ def test_bdat_cr_and_lf_in_separate_chunks(daemon):
         c.send(b"BDAT 0 LAST\r\n")
         qid = queued_id(c.read_reply())
     assert daemon.message(qid).body == b"a\r\nb\r\n"
+
+
+def test_rset_after_bdat_chunks(daemon):
+    """RSET drops the chunks received so far: the next transaction's
+    message holds only its own data, and no incoming file is left."""
+    with daemon.connect() as c:
+        bdat_begin(c)
+        c.send(b"BDAT 9\r\nstale 1\r\n")
+        assert_reply(c.read_reply(), 250)
+        assert_reply(c.cmd("RSET"), 250)
+        assert_reply(c.cmd("BDAT 0 LAST"), 503, "5.5.1")
+        assert_reply(c.cmd("MAIL FROM:<new@example.com>"), 250)
+        assert_reply(c.cmd("RCPT TO:<b@example.com>"), 250)
+        c.send(b"BDAT 7 LAST\r\nfresh\r\n")
+        qid = queued_id(c.read_reply())
+        c.quit()
+    assert daemon.queue_ids() == [qid]
+    m = daemon.message(qid)
+    assert m.body == b"fresh\r\n" and m.sender == "new@example.com"
+    daemon.wait_incoming_empty()
+
+
+def test_client_half_close_after_quit(daemon):
+    """A client that sends its whole session and shuts down its side
+    still gets every reply."""
+    import socket
+    with daemon.connect() as c:
+        c.send(b"EHLO client.example\r\nMAIL FROM:<a@example.com>\r\n"
+               b"RCPT TO:<b@example.com>\r\nDATA\r\n")
+        assert [r.code for r in c.read_replies(4)] == [250, 250, 250, 354]
+        c.send(b"half close\r\n.\r\nQUIT\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        replies = c.read_until_closed()
+    assert [r.code for r in replies] == [250, 221], replies
+    qid = queued_id(replies[0])
+    assert daemon.message(qid).body == b"half close\r\n"
+
+
+def test_client_half_close_after_final_dot(daemon):
+    """The final dot then EOF (no QUIT): the message was complete, so it
+    is either acknowledged and stored, or neither."""
+    import socket
+    with daemon.connect() as c:
+        c.ehlo()
+        assert_reply(c.cmd("MAIL FROM:<a@example.com>"), 250)
+        assert_reply(c.cmd("RCPT TO:<b@example.com>"), 250)
+        assert_reply(c.cmd("DATA"), 354)
+        c.send(b"eof\r\n.\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        replies = c.read_until_closed()
+    codes = [r.code for r in replies]
+    if codes and codes[0] == 250:
+        assert daemon.message(queued_id(replies[0])).body == b"eof\r\n"
+    else:
+        assert daemon.queue_ids() == [], replies
+    daemon.wait_incoming_empty()

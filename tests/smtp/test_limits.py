@@ -65,6 +65,37 @@ def test_bdat_over_limit(daemon):
     daemon.wait_incoming_empty()
 
 
+def exact_message(n):
+    line = b"y" * 98 + b"\r\n"
+    msg = line * (n // len(line))
+    rest = n - len(msg)
+    if rest:
+        msg += b"z" * (rest - 2) + b"\r\n" if rest >= 2 else b""
+    while len(msg) < n:                 # rest == 1: lengthen one line
+        msg = b"w" + msg
+    assert len(msg) == n
+    return msg
+
+
+def test_message_of_exactly_the_limit(daemon):
+    """RFC 1870: the advertised SIZE is the largest message accepted,
+    counted as the client sends it (CRLFs included, without the
+    dot-stuffing and the final dot).  A client that announces SIZE=limit
+    and sends that many octets must not be refused; one more is."""
+    ok = exact_message(LIMIT)
+    with daemon.connect() as c:
+        c.ehlo()
+        qid = c.send_mail("a@example.com", ["b@example.com"], ok,
+                          mail_params=" SIZE=%d" % LIMIT)
+        assert_reply(c.cmd("MAIL FROM:<a@example.com>"), 250)
+        assert_reply(c.cmd("RCPT TO:<b@example.com>"), 250)
+        assert_reply(c.cmd("DATA"), 354)
+        c.send(exact_message(LIMIT + 1) + b".\r\n")
+        assert_reply(c.read_reply(timeout=30), 552, "5.3.4")
+    assert daemon.message(qid).body == ok
+    assert daemon.queue_ids() == [qid]
+
+
 def test_message_under_limit_accepted(daemon):
     line = b"y" * 98 + b"\r\n"
     msg = line * ((LIMIT - 20000) // len(line))

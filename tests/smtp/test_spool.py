@@ -254,7 +254,7 @@ def test_second_instance_refused(daemon):
     p = subprocess.Popen([daemon.binary, "-d", "-f", daemon.config_path],
                          stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
-        rc = p.wait(10)
+        rc = p.wait(5)
     except subprocess.TimeoutExpired:
         rc = None
     finally:

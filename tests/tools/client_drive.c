@@ -22,6 +22,7 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,7 @@ main(int argc, char **argv)
 	if (argc < 4)
 		usage();
 	log_init("client_drive", 1, verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	signal(SIGPIPE, SIG_IGN);	/* as sluiced does; the client needs it */
 	if (getaddrinfo(argv[0], argv[1], &hints, &ai) != 0)
 		fatalx("bad address %s port %s", argv[0], argv[1]);
 	if ((proto.fd = open(argv[2], O_RDONLY)) == -1 ||

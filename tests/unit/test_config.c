@@ -773,6 +773,14 @@ test_routes(void **state)
 	expect_error("routes = ( { domain = \"a.example\"; colour = 1; } );\n",
 	    1, "routes[0]: unknown key 'colour'");
 	expect_error("routes = ( { domain = \"a.example\";\n"
+	    "  auth_user = \"u\"; auth_password = \"p\"; } );\n", 2,
+	    "routes[0].auth_user: needs a host (credentials are not sent to "
+	    "MX hosts)");
+	expect_error("routes = ( { domain = \"a.example\";\n"
+	    "  tls = \"implicit\"; } );\n", 2,
+	    "routes[0].tls: \"implicit\" needs a host (MX hosts use "
+	    "STARTTLS)");
+	expect_error("routes = ( { domain = \"a.example\";\n"
 	    "auth_password = \"p\"; } );\n", 2,
 	    "routes[0].auth_password: set without auth_user");
 	expect_error("routes = { domain = \"a.example\"; };\n", 1,
@@ -993,7 +1001,8 @@ test_dump_secret(void **state)
 	(void)state;
 	expect_ok(&cfg, "smarthost = { host = \"relay.example\";\n"
 	    "  auth_user = \"u\"; auth_password = \"hunter2-secret\"; };\n"
-	    "routes = ( { domain = \"a.example\"; auth_user = \"v\";\n"
+	    "routes = ( { domain = \"a.example\"; host = \"b.example\";\n"
+	    "  auth_user = \"v\";\n"
 	    "  auth_password = \"other-secret\"; },\n"
 	    "  { domain = \"b.example\"; } );\n");
 	fp = open_memstream(&text, &len);

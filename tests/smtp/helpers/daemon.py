@@ -84,7 +84,7 @@ class Sluiced:
     and log under workdir.  Keyword overrides replace DEFAULTS; a value
     of None leaves the key out."""
 
-    def __init__(self, build, workdir, **overrides):
+    def __init__(self, build, workdir, wrapper=None, **overrides):
         self.build = build
         self.binary = os.path.join(build, "sluiced")
         self.ctl_binary = os.path.join(build, "sluicectl")
@@ -102,6 +102,7 @@ class Sluiced:
         self.runs = 0
         self.log_paths = []
         self.expect_death = False
+        self.wrapper = list(wrapper or [])     # e.g. ["strace", "-f", ...]
         self.write_config()
 
     # -- config
@@ -170,7 +171,7 @@ class Sluiced:
         logf = open(log_path, "wb")
         try:
             self.proc = subprocess.Popen(
-                [self.binary, "-d", "-f", self.config_path],
+                self.wrapper + [self.binary, "-d", "-f", self.config_path],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                 cwd=self.workdir)
         finally:
@@ -198,13 +199,27 @@ class Sluiced:
                                                         self.log_text()))
             time.sleep(0.05)
 
+    def daemon_pid(self):
+        """The pid of sluiced itself (not of a wrapper such as strace)."""
+        if not self.wrapper:
+            return self.proc.pid
+        kids = []
+        for tid in os.listdir("/proc/%d/task" % self.proc.pid):
+            with open("/proc/%d/task/%s/children" % (self.proc.pid, tid)) as f:
+                kids += [int(x) for x in f.read().split()]
+        assert len(kids) == 1, "wrapper has children %s" % kids
+        return kids[0]
+
     def stop(self, timeout=STOP_TIMEOUT, check=True):
         """SIGTERM and wait.  With check, fail unless it exits with 0 and
         without a sanitizer report."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            try:
+                os.kill(self.daemon_pid(), signal.SIGTERM)
+            except (OSError, AssertionError):
+                self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

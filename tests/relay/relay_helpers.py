@@ -1,0 +1,259 @@
+"""Helpers of the end-to-end delivery tests of sluiced (milestone M2):
+the real daemon relaying to capture servers on 127.0.0.x, resolving
+through a private unbound (tests/helpers/dnsserver.py), delivering to
+Maildirs and LMTP.
+
+SLUICE_BUILD (absolute) selects the build directory; default <repo>/build.
+
+Fixtures:
+  dns(records)            a DnsServer serving records, stopped at teardown
+  mx_port                 one port number free on 127.0.0.2..127.0.0.20:
+                          every capture server of the test listens on it
+                          at its own address, and sluiced's smtp_port is it
+  capture(ip, **opts)     a CaptureServer on ip:mx_port (port= overrides)
+  relay(dns=..., **cfg)   sluiced configured for delivery (see RELAY_DEFAULTS)
+"""
+import email
+import email.policy
+import importlib.util
+import os
+import re
+import smtplib
+import sys
+import time
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+REPO = os.path.dirname(TESTS)
+
+# tests/smtp/helpers under the name tests/smtp/conftest.py gives it.
+if "sluice_smtp_helpers" not in sys.modules:
+    _dir = os.path.join(TESTS, "smtp", "helpers")
+    _spec = importlib.util.spec_from_file_location(
+        "sluice_smtp_helpers", os.path.join(_dir, "__init__.py"),
+        submodule_search_locations=[_dir])
+    _mod = importlib.util.module_from_spec(_spec)
+    sys.modules["sluice_smtp_helpers"] = _mod
+    _spec.loader.exec_module(_mod)
+
+
+def _load(name, path):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+dnsserver = _load("sluice_dnsserver",
+                  os.path.join(TESTS, "helpers", "dnsserver.py"))
+capture_smtp = _load("sluice_capture_smtp",
+                     os.path.join(TESTS, "helpers", "capture_smtp.py"))
+
+from sluice_smtp_helpers.daemon import Sluiced  # noqa: E402
+
+SENDER = "sender@snd.test"          # its MX is SENDER_MX (bounces land there)
+SENDER_MX = "127.0.0.9"
+SENDER_RECORDS = ["snd.test MX 10 mx.snd.test",
+                  "mx.snd.test A %s" % SENDER_MX]
+RELAY_HOSTNAME = "relay.sluice.test"
+
+# Delivery settings that run retries, delay notices and expiry in seconds.
+RELAY_DEFAULTS = {
+    "hostname": RELAY_HOSTNAME,
+    "smarthost": None,              # MX delivery unless a test sets one
+    "retry_min": "1s",
+    "retry_max": "2s",
+    "queue_lifetime": "1h",
+    "delay_warning": 0,
+    "outbound_ipv6": False,
+    "connect_timeout": "3s",
+    "smtp_greeting_timeout": "5s",
+    "smtp_command_timeout": "5s",
+    "smtp_data_timeout": "5s",
+    "smtp_done_timeout": "5s",
+    "max_message_size": 10485760,
+}
+
+
+def build_dir():
+    return os.environ.get("SLUICE_BUILD") or os.path.join(REPO, "build")
+
+
+def cfg_value(v):
+    """A Python value in libconfig syntax (lists of strings and groups
+    too, which the M1 helper does not write)."""
+    if callable(v):
+        v = v()
+    if isinstance(v, dict):
+        return "{ %s }" % " ".join("%s = %s;" % (k, cfg_value(x))
+                                   for k, x in v.items() if x is not None)
+    if isinstance(v, (list, tuple)):
+        if v and all(isinstance(x, dict) for x in v):
+            return "( %s )" % ", ".join(cfg_value(x) for x in v)
+        return "[ %s ]" % ", ".join(cfg_value(x) for x in v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+    raise TypeError("config value %r" % (v,))
+
+
+class Relay(Sluiced):
+    """Sluiced with list-valued keys and delivery log helpers."""
+
+    def config_text(self):
+        lines = []
+        for k, v in self.settings.items():
+            if v is None or k == "listeners":
+                continue
+            lines.append("%s = %s;" % (k, cfg_value(v)))
+        lines.append("spool_dir = %s;" % cfg_value(self.spool_dir))
+        lines.append('listeners = ( { address = "%s:%d"; role = "smtp"; } );'
+                     % (self.host, self.port))
+        return "\n".join(lines) + "\n"
+
+    def all_lines(self):
+        return self.log_text(all_runs=True).splitlines()
+
+    def lines_of(self, qid, all_runs=True):
+        return [l for l in (self.all_lines() if all_runs else
+                            self.log_lines()) if (qid + ":") in l]
+
+    def wait_all_log(self, pattern, timeout=10.0):
+        """As wait_log, over the logs of every run."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.all_lines():
+                m = rx.search(line)
+                if m:
+                    return m
+            if time.monotonic() > deadline:
+                raise AssertionError("no log line matches %r within %.0f s;"
+                                     " log:\n%s" % (pattern, timeout,
+                                                    self.log_tail(80)))
+            time.sleep(0.05)
+
+    def wait_removed(self, qid, timeout=10.0):
+        return self.wait_all_log(r"\b%s: removed\b" % re.escape(qid),
+                                 timeout)
+
+    def wait_queue_empty(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while self.queue_ids():
+            if time.monotonic() > deadline:
+                raise AssertionError("queue not empty after %.0f s: %s\n%s"
+                                     % (timeout, self.queue_ids()[:20],
+                                        self.log_tail(60)))
+            time.sleep(0.05)
+
+    def send(self, rcpts, msg=None, sender=SENDER, mail_options=(),
+             rcpt_options=None, subject="test", timeout=30):
+        """One transaction; returns the queue id.  rcpt_options: a dict
+        address -> list of RCPT parameters.  Refused recipients raise
+        unless at least one was accepted (smtplib semantics are not
+        used: every refusal is returned in .refused)."""
+        if isinstance(rcpts, str):
+            rcpts = [rcpts]
+        if msg is None:
+            msg = make_message(sender, rcpts, subject=subject)
+        if isinstance(msg, str):
+            msg = msg.encode()
+        with smtplib.SMTP(self.host, self.port, timeout=timeout) as s:
+            s.ehlo("client.test")
+            code, resp = s.mail(sender, list(mail_options))
+            assert code == 250, (code, resp)
+            refused = {}
+            for r in rcpts:
+                opts = (rcpt_options or {}).get(r, [])
+                code, resp = s.rcpt(r, list(opts))
+                if code != 250:
+                    refused[r] = (code, resp)
+            if len(refused) == len(rcpts):
+                s.rset()
+                raise smtplib.SMTPRecipientsRefused(refused)
+            code, resp = s.data(msg)
+            assert code == 250, (code, resp)
+        m = re.search(rb"queued as (\S+)", resp)
+        assert m, resp
+        return m.group(1).decode()
+
+
+_counter = [0]
+
+
+def make_message(sender, rcpts, subject="test", body=None, extra=None,
+                 msgid=None):
+    _counter[0] += 1
+    if msgid is None:
+        msgid = "<t%d.%d.%f@client.test>" % (os.getpid(), _counter[0],
+                                              time.time())
+    if body is None:
+        body = "Hello from the relay tests, message %s.\r\n" % msgid
+    hdr = ["From: <%s>" % sender,
+           "To: %s" % ", ".join("<%s>" % r for r in rcpts),
+           "Subject: %s" % subject,
+           "Message-ID: %s" % msgid,
+           "Date: Sun, 29 Nov 2026 06:00:00 +0000"]
+    hdr += list(extra or [])
+    return ("\r\n".join(hdr) + "\r\n\r\n" + body).encode()
+
+
+def msgid_of(content):
+    m = re.search(rb"(?im)^Message-ID:\s*(<[^>\r\n]*>)", content)
+    return m.group(1).decode() if m else None
+
+
+def parse(content):
+    return email.message_from_bytes(content, policy=email.policy.default)
+
+
+class Report:
+    """A parsed RFC 3464 report: .msg (the whole message), .fields (the
+    per-message fields), .rcpts (a list of per-recipient field dicts,
+    names lower-cased), .returned (the third part or None)."""
+
+    def __init__(self, content):
+        self.content = content
+        self.msg = parse(content)
+        m = self.msg
+        assert m.get_content_type() == "multipart/report", \
+            m.get_content_type()
+        assert m.get_param("report-type") == "delivery-status", \
+            m.get("Content-Type")
+        parts = m.get_payload()
+        assert len(parts) >= 2, "report with %d parts" % len(parts)
+        self.parts = parts
+        ds = [p for p in parts
+              if p.get_content_type() == "message/delivery-status"]
+        assert len(ds) == 1, [p.get_content_type() for p in parts]
+        blocks = ds[0].get_payload()
+        assert isinstance(blocks, list) and len(blocks) >= 2, blocks
+        self.fields = self._fields(blocks[0])
+        self.rcpts = [self._fields(b) for b in blocks[1:]]
+        self.returned = parts[2] if len(parts) >= 3 else None
+
+    @staticmethod
+    def _fields(block):
+        return {k.lower(): str(v) for k, v in block.items()}
+
+    def rcpt(self, addr):
+        for r in self.rcpts:
+            if r.get("final-recipient", "").lower().endswith(
+                    addr.lower()):
+                return r
+        raise AssertionError("no recipient %s in %s" % (addr, self.rcpts))
+
+    def actions(self):
+        return sorted(r.get("action", "").lower() for r in self.rcpts)
+
+    def final_recipients(self):
+        return sorted(r.get("final-recipient", "").split(";")[-1].strip()
+                      for r in self.rcpts)
+
+
