@@ -65,6 +65,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsluice.a $(wildcard src/*.h)
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libsluice.a \
 		$(LDLIBS) -lcmocka
 
+# Test tools: small programs the pytest suites drive.
+$(BUILD)/client_drive: tests/tools/client_drive.c $(BUILD)/libsluice.a \
+		$(wildcard src/*.h)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDLIBS)
+
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc \
@@ -80,9 +85,12 @@ run: deps all
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-e2e: all
+E2E_DIRS	:= $(wildcard tests/conf tests/smtp tests/client tests/relay \
+		   tests/auth tests/security)
+
+e2e: all $(BUILD)/client_drive
 	SLUICE_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider \
-		tests/smtp tests/conf
+		$(E2E_DIRS)
 
 check: unit e2e
 

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -83,6 +84,7 @@ static int	auth_error(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 static int	auth_valid_user(const char *, size_t);
 static const char *auth_strip_scheme(const char *, size_t *, const char **);
+static int	auth_hash_shape(const char *);
 static int	auth_parse_line(struct auth_db *, char *, size_t, const char *,
 		    size_t, char *, size_t);
 static int	auth_user_cmp_name(const void *, const void *);
@@ -179,7 +181,7 @@ auth_strip_scheme(const char *pw, size_t *len, const char **why)
 	for (i = 0; i < nitems(auth_schemes); i++) {
 		s = &auth_schemes[i];
 		plen = strlen(s->prefix);
-		if (strncmp(pw, s->prefix, plen) == 0)
+		if (strncasecmp(pw, s->prefix, plen) == 0)	/* as Dovecot */
 			break;
 	}
 	if (i == nitems(auth_schemes) || (plen == 0 && pw[0] == '{'))
@@ -188,16 +190,36 @@ auth_strip_scheme(const char *pw, size_t *len, const char **why)
 	*len -= plen;
 	for (id = s->hashes; *id != '\0'; id += idlen + (id[idlen] == '|')) {
 		idlen = strcspn(id, "|");
-		if (*len > idlen && strncmp(h, id, idlen) == 0)
+		if (*len >= idlen && strncmp(h, id, idlen) == 0)
 			break;
 	}
 	if (*id == '\0')
 		return NULL;
 	*why = "malformed password hash";
 	if (*len >= AUTH_HASH_MAX || strspn(h, AUTH_HASH_CHARS) != *len ||
-	    crypt_checksalt(h) == CRYPT_SALT_INVALID)
+	    crypt_checksalt(h) == CRYPT_SALT_INVALID || !auth_hash_shape(h))
 		return NULL;
 	return h;
+}
+
+/*
+ * A whole hash, not just a setting (crypt_checksalt accepts "$6$"):
+ * bcrypt "$2b$NN$" + 53, else a last '$' field of the checksum's size.
+ */
+static int
+auth_hash_shape(const char *h)
+{
+	const char *sum = strrchr(h, '$') + 1;
+	size_t len = strlen(h), fields = 0, i;
+
+	for (i = 0; i < len; i++)
+		fields += h[i] == '$';
+	if (h[1] == '2')
+		return len == 60 && fields == 3 && h[4] >= '0' && h[4] <= '3' &&
+		    h[5] >= '0' && h[5] <= '9' && h[6] == '$';
+	if (h[1] == 'y')
+		return fields == 4 && strlen(sum) == 43;
+	return (fields == 3 || fields == 4) && strlen(sum) == 86;
 }
 
 /* One line, without its newline: "user:password[:extra fields]". */
@@ -472,6 +494,7 @@ auth_maybe_reload(void)
 		auth_stat_warned = 1;
 		goto out;
 	}
+	auth_stat_warned = 0;
 	auth_ident_from(&st, &id);
 	if (auth_ident_eq(&id, &auth_cur_ident))
 		goto out;
@@ -507,6 +530,9 @@ auth_check(const char *user, const char *pass)
 	found = h != NULL;
 	strlcpy(hash, found ? h : AUTH_DUMMY_HASH, sizeof(hash));
 	pthread_rwlock_unlock(&auth_lock);
+	/* Longer than sluicectl stores (and libcrypt refuses > 512). */
+	if (strlen(pass) >= AUTH_PASS_MAX)
+		return 0;
 	ok = auth_verify(pass, hash);
 	if (ok == -1) {
 		log_warnx("auth: crypt failed for a stored hash");

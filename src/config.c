@@ -4,9 +4,12 @@
  * are dropped.  The file is the operator's, not a peer's, but every key,
  * type and bound is checked: all of them come from one table,
  * config_params[], which loading, defaults and config_dump() all read.
+ * The checks of single values and entries are in config_check.c.
  * Adding a key is adding a row (and a field in config.h).  Keys that
- * hold groups (listeners, smarthost, routes) read their members with a
- * sub-table of the same rows, a struct config_schema.
+ * hold groups (listeners, smarthost, routes, tls_certificates, users)
+ * read their members with a sub-table of the same rows, a struct
+ * config_schema; a list of strings parsed into structs (relay_networks)
+ * has a schema for its check alone.  config_dump.c prints the result.
  *
  * Every error reads "FILE:LINE: key: message", or "FILE: message" when
  * the file cannot be read at all.
@@ -29,114 +32,28 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "config_int.h"
 #include "log.h"
 #include "util.h"
 
 #define CONFIG_FILE_MAX		(1024 * 1024)	/* far above any real file */
-#define CONFIG_SCOPE_MAX	32
-#define CONFIG_VALUE_MAX	64		/* a formatted number */
 #define CONFIG_DEFAULT_MAX	512		/* "key = def;" of a list row */
-#define CONFIG_SECRET_MASK	"********"
-
+#define CONFIG_UNIX_NAME_MAX	32		/* useradd's limit */
 #define KIB			1024ULL
 #define MIB			(1024ULL * KIB)
 #define GIB			(1024ULL * MIB)
-
-enum param_type {
-	PARAM_STRING,		/* min/max bound the length */
-	PARAM_UINT,
-	PARAM_BOOL,		/* true or false; stored as 1 or 0 */
-	PARAM_SIZE,		/* octets, or "25M" (K, M, G; binary) */
-	PARAM_DURATION,		/* seconds, or "5m" (s, m, h, d) */
-	PARAM_ENUM,		/* a string from names[] */
-	PARAM_ADDRESS,		/* "IP:PORT" or "[IPv6]:PORT"; min 0: "" too */
-	PARAM_STRLIST,		/* [ "a", ... ]: each entry a PARAM_STRING of
-				   elem - 1 octets at most; no duplicates */
-	PARAM_GROUP,		/* { ... } read with schema; absent: all 0 */
-	PARAM_LIST,		/* ( { ... }, ... ) each read with schema */
-};
-
-#define PARAM_F_REQUIRED	0x01	/* no default: the key must be set */
-#define PARAM_F_SECRET		0x02	/* dumped as CONFIG_SECRET_MASK */
-#define PARAM_F_LOWER		0x04	/* strings: lowercased as loaded */
-#define PARAM_F_READABLE	0x08	/* strings: a file we can open, if set */
-/* Schema rows shared by a PARAM_LIST and a lone PARAM_GROUP: */
-#define PARAM_F_LIST_ONLY	0x10	/* a key of list entries only */
-#define PARAM_F_GROUP_REQUIRED	0x20	/* required in the lone group */
-
-struct config_enum {
-	const char	*name;
-	unsigned	 value;
-};
-
-struct config_ctx;
-struct config_schema;
-
-/*
- * One key.  The lists (PARAM_STRLIST, PARAM_LIST) count their entries
- * with min..max and keep the count in an unsigned at count; every other
- * type is bounded by min..max as its comment says.
- */
-struct config_param {
-	const char	*name;		/* file key == struct field */
-	enum param_type	 type;
-	const char	*def;		/* in the file's syntax; NULL: none */
-	uint64_t	 min;
-	uint64_t	 max;
-	size_t		 off;		/* of the field in its struct */
-	size_t		 size;		/* of the field */
-	size_t		 elem;		/* lists: of one entry */
-	size_t		 count;		/* lists: offset of the count */
-	int		 flags;
-	const struct config_enum *names; /* PARAM_ENUM; ends with NULL */
-	const char	*(*check)(const char *); /* strings: NULL or why */
-	const struct config_schema *schema; /* PARAM_GROUP, PARAM_LIST */
-	const char	*at_least;	/* a key this one must not be below */
-	const char	*ref;		/* cited by bound errors */
-	const char	*desc;		/* one line, for docs and dumps */
-};
-
-/* The members of a group, alone (PARAM_GROUP) or listed (PARAM_LIST). */
-struct config_schema {
-	const struct config_param *params;
-	size_t		 nparams;
-	const char	*example;	/* one group, shown by shape errors */
-	/*
-	 * Entry i of the array at entries is loaded; check it against
-	 * itself and entries 0..i-1, and fill derived fields.  A lone
-	 * group is entry 0.  Returns 0, or -1 with the error written.
-	 */
-	int		(*check)(struct config_ctx *, const config_setting_t *,
-			    void *entries, unsigned i);
-};
-
-struct config_ctx {
-	const char	*path;
-	char		*err;
-	size_t		 errlen;
-	char		 scope[CONFIG_SCOPE_MAX]; /* "listeners[0]" or "" */
-};
 
 /* Fields are stored through memcpy by size; enums must be this wide. */
 _Static_assert(sizeof(enum spool_sync_mode) == sizeof(unsigned), "enum");
 _Static_assert(sizeof(enum listener_role) == sizeof(unsigned), "enum");
 _Static_assert(sizeof(enum tls_level) == sizeof(unsigned), "enum");
 _Static_assert(sizeof(int) == sizeof(unsigned), "int");
+/* A PARAM_STRLIST of structs keeps each string at the start of one. */
+_Static_assert(offsetof(struct config_network, cidr) == 0, "cidr");
 
-static const char *config_valid_hostname(const char *);
-static const char *config_valid_route_domain(const char *);
-static const char *config_valid_host(const char *);
-static const char *config_valid_path(const char *);
-static const char *config_valid_forwarder(const char *);
-static int	config_check_listener(struct config_ctx *,
-		    const config_setting_t *, void *, unsigned);
-static int	config_check_route(struct config_ctx *,
-		    const config_setting_t *, void *, unsigned);
 static int	config_load_param(struct config_ctx *,
 		    const struct config_param *, const config_setting_t *,
 		    void *);
-static void	config_dump_param(const struct config_param *, const void *,
-		    FILE *, const char *);
 
 static const struct config_enum config_sync_names[] = {
 	{ "syncfs",		SPOOL_SYNC_SYNCFS },
@@ -185,6 +102,8 @@ static const struct config_enum config_mx_tls_names[] = {
 #define CFG_LIST(m, n)	LIST(struct config, m, n)
 #define LSN(m)		FIELD(struct config_listener, m)
 #define RTE(m)		FIELD(struct config_route, m)
+#define CRT(m)		FIELD(struct config_cert, m)
+#define USR(m)		FIELD(struct config_user, m)
 
 /* The keys of one listeners entry; the check fills host and port. */
 static const struct config_param listener_params[] = {
@@ -194,6 +113,9 @@ static const struct config_param listener_params[] = {
 	{ .name = "role", .type = PARAM_ENUM, .def = "smtp", LSN(role),
 	  .names = config_role_names,
 	  .desc = "smtp (MX, port 25), submission (587), submissions (465)" },
+	{ .name = "auth_cleartext", .type = PARAM_BOOL, .def = "false",
+	  .max = 1, LSN(auth_cleartext),
+	  .desc = "offer AUTH before TLS (loopback and tests only)" },
 };
 
 static const struct config_schema listener_schema = {
@@ -232,11 +154,63 @@ static const struct config_schema route_schema = {
 	config_check_route,
 };
 
+/* A server certificate: both files read by the parent, as root. */
+static const struct config_param cert_params[] = {
+	{ .name = "cert", .type = PARAM_STRING, .min = 1, .max = 4095,
+	  CRT(cert), .check = config_valid_path,
+	  .flags = PARAM_F_REQUIRED | PARAM_F_READABLE,
+	  .desc = "PEM certificate chain, leaf first" },
+	{ .name = "key", .type = PARAM_STRING, .min = 1, .max = 4095,
+	  CRT(key), .check = config_valid_path,
+	  .flags = PARAM_F_REQUIRED | PARAM_F_READABLE | PARAM_F_NO_OTHERS |
+	  PARAM_F_NO_GROUP, .desc = "PEM private key of cert" },
+};
+
+static const struct config_schema cert_schema = {
+	cert_params, nitems(cert_params),
+	"{ cert = \"/path/chain.pem\"; key = \"/path/key.pem\"; }", NULL,
+};
+
+/* relay_networks: strings whose check fills family, addr and prefix. */
+static const struct config_schema network_schema = {
+	NULL, 0, NULL, config_check_network,
+};
+
+/* The sending rules of one AUTH user. */
+static const struct config_param user_params[] = {
+	{ .name = "name", .type = PARAM_STRING, .min = 1, .max = 255,
+	  USR(name), .check = config_valid_user_name,
+	  .flags = PARAM_F_REQUIRED, .desc = "the AUTH user name" },
+	{ .name = "senders", .type = PARAM_STRLIST,
+	  .max = CONFIG_SENDERS_MAX, LIST(struct config_user, senders,
+	  nsenders), .check = config_valid_sender,
+	  .flags = PARAM_F_LOWER_DOMAIN,
+	  .desc = "MAIL FROM allowed: \"local@domain\" or \"@domain\"" },
+	{ .name = "allow_null_sender", .type = PARAM_BOOL, .def = "false",
+	  .max = 1, USR(allow_null_sender),
+	  .desc = "MAIL FROM:<> allowed" },
+	{ .name = "max_msgs_per_hour", .type = PARAM_UINT, .def = "0",
+	  .max = 10000000, USR(max_msgs_per_hour),
+	  .desc = "messages per hour; 0 is the global max_msgs_per_hour" },
+	{ .name = "max_msgs_per_day", .type = PARAM_UINT, .def = "0",
+	  .max = 10000000, USR(max_msgs_per_day),
+	  .desc = "messages per day; 0 is the global max_msgs_per_day" },
+	{ .name = "max_rcpts_per_msg", .type = PARAM_UINT, .def = "0",
+	  .max = 10000000, USR(max_rcpts_per_msg),
+	  .desc = "recipients per message; 0 is the global one" },
+};
+
+static const struct config_schema user_schema = {
+	user_params, nitems(user_params),
+	"{ name = \"alice@example.org\"; senders = [ \"@example.org\" ]; }",
+	config_check_user,
+};
+
 /*
  * Every top-level key.  A NULL def leaves the field zero: an empty list,
  * an absent group; hostname's default is computed (the FQDN).
  */
-static const struct config_param config_params[] = {
+const struct config_param config_params[] = {
 	{ .name = "hostname", .type = PARAM_STRING, .min = 1, .max = 255,
 	  CFG(hostname), .check = config_valid_hostname,
 	  .desc = "FQDN used in the greeting, EHLO and Received:" },
@@ -378,13 +352,87 @@ static const struct config_param config_params[] = {
 	{ .name = "bounce_return_max", .type = PARAM_SIZE, .def = "1M",
 	  .max = 100 * MIB, CFG(bounce_return_max),
 	  .desc = "bounces quote larger originals' headers only" },
+
+	/* Security. */
+	{ .name = "user", .type = PARAM_STRING, .def = "sluice", .min = 1,
+	  .max = CONFIG_UNIX_NAME_MAX, CFG(user),
+	  .check = config_valid_unix_name,
+	  .desc = "run as this user once the listeners are open (as root)" },
+	{ .name = "group", .type = PARAM_STRING, .def = "",
+	  .max = CONFIG_UNIX_NAME_MAX, CFG(group),
+	  .check = config_valid_unix_name,
+	  .desc = "and this group; \"\" is the user's primary group" },
+	{ .name = "tls_certificates", .type = PARAM_LIST,
+	  .max = CONFIG_CERTS_MAX,
+	  CFG_LIST(tls_certificates, ntls_certificates),
+	  .schema = &cert_schema,
+	  .desc = "server certificates; none: no STARTTLS, no submissions" },
+	{ .name = "tls_ciphers", .type = PARAM_STRING,
+	  .def = "ECDHE+AESGCM:ECDHE+CHACHA20", .min = 1, .max = 1023,
+	  CFG(tls_ciphers),
+	  .desc = "OpenSSL cipher list for TLS 1.2 (1.3 uses its own)" },
+	{ .name = "tls_request_client_cert", .type = PARAM_BOOL,
+	  .def = "false", .max = 1, CFG(tls_request_client_cert),
+	  .desc = "ask clients for a certificate (logged, not required)" },
+	{ .name = "passwd_file", .type = PARAM_STRING, .def = "",
+	  .max = 4095, CFG(passwd_file), .check = config_valid_path,
+	  .flags = PARAM_F_READABLE | PARAM_F_NO_OTHERS,
+	  .desc = "AUTH users and password hashes; \"\" turns AUTH off" },
+	{ .name = "auth_fail_delay", .type = PARAM_DURATION, .def = "2s",
+	  .max = 60, CFG(auth_fail_delay),
+	  .desc = "pause before each failed-AUTH reply" },
+	{ .name = "auth_fail_max", .type = PARAM_UINT, .def = "5",
+	  .max = 1000, CFG(auth_fail_max),
+	  .desc = "failed AUTHs from one IP in auth_fail_window: a ban; 0 "
+	  "never" },
+	{ .name = "auth_fail_window", .type = PARAM_DURATION, .def = "10m",
+	  .min = 1, .max = 86400, CFG(auth_fail_window),
+	  .desc = "the time over which auth_fail_max counts" },
+	{ .name = "auth_ban_time", .type = PARAM_DURATION, .def = "1h",
+	  .min = 1, .max = 30 * 86400, CFG(auth_ban_time),
+	  .desc = "how long a banned IP is refused" },
+	{ .name = "relay_networks", .type = PARAM_STRLIST,
+	  .def = "[ \"127.0.0.0/8\", \"::1/128\" ]",
+	  .max = CONFIG_NETWORKS_MAX,
+	  CFG_LIST(relay_networks, nrelay_networks),
+	  .strsize = sizeof(((struct config_network *)0)->cidr),
+	  .schema = &network_schema,
+	  .desc = "clients that may relay without AUTH: \"IP/PREFIX\"" },
+	{ .name = "users", .type = PARAM_LIST, .max = CONFIG_USERS_MAX,
+	  CFG_LIST(users, nusers), .schema = &user_schema,
+	  .desc = "per-user senders and caps; AUTH users not listed get "
+	  "the defaults" },
+	{ .name = "max_msgs_per_hour", .type = PARAM_UINT, .def = "0",
+	  .max = 10000000, CFG(max_msgs_per_hour),
+	  .desc = "messages per user or relay network per hour; 0 no cap" },
+	{ .name = "max_msgs_per_day", .type = PARAM_UINT, .def = "0",
+	  .max = 10000000, CFG(max_msgs_per_day),
+	  .desc = "messages per user or relay network per day; 0 no cap" },
+	{ .name = "max_rcpts_per_msg", .type = PARAM_UINT, .def = "0",
+	  .max = 10000000, CFG(max_rcpts_per_msg),
+	  .desc = "recipients per relayed message; 0: max_recipients only" },
+	{ .name = "max_sessions_per_ip", .type = PARAM_UINT, .def = "50",
+	  .max = 100000, CFG(max_sessions_per_ip),
+	  .desc = "concurrent sessions from one IP; 0 no limit" },
+	{ .name = "max_connect_rate", .type = PARAM_UINT, .def = "120",
+	  .max = 100000, CFG(max_connect_rate),
+	  .desc = "new connections from one IP per minute; 0 no limit" },
+	{ .name = "soft_error_limit", .type = PARAM_UINT, .def = "10",
+	  .max = 1000, CFG(soft_error_limit), .at_most = "max_errors",
+	  .desc = "errors in a session before each reply waits error_delay;"
+	  " 0 never" },
+	{ .name = "error_delay", .type = PARAM_DURATION, .def = "1s",
+	  .max = 60, CFG(error_delay),
+	  .desc = "the wait before each reply past soft_error_limit" },
 };
+
+const size_t config_nparams = nitems(config_params);
 
 /*
  * Write "FILE:LINE: [scope.]key: message" into ctx->err.  key may be NULL
  * for a message about the scope itself.
  */
-static int __attribute__((format(printf, 4, 5)))
+int
 config_err(struct config_ctx *ctx, const config_setting_t *s,
     const char *key, const char *fmt, ...)
 {
@@ -432,7 +480,7 @@ config_store(void *base, const struct config_param *p, uint64_t v)
 	}
 }
 
-static uint64_t
+uint64_t
 config_fetch(const void *base, const struct config_param *p)
 {
 	const char *f = (const char *)base + p->off;
@@ -500,7 +548,7 @@ config_fmt_unit(char *buf, size_t len, uint64_t v, const char *units,
 	snprintf(buf, len, "%llu", (unsigned long long)v);
 }
 
-static void
+void
 config_fmt_value(const struct config_param *p, uint64_t v, char *buf,
     size_t len)
 {
@@ -603,7 +651,7 @@ config_enum_lookup(const struct config_enum *names, const char *s,
 	return -1;
 }
 
-static const char *
+const char *
 config_enum_name(const struct config_enum *names, unsigned v)
 {
 	for (; names->name != NULL; names++)
@@ -635,9 +683,9 @@ config_load_enum(struct config_ctx *ctx, const struct config_param *p,
 	return config_err(ctx, s, p->name, "expected one of %s", list);
 }
 
-/* A file the daemon will read: 0, or why not as an errno. */
+/* A file the daemon will read: 0, or why not as an errno; its mode. */
 static int
-config_readable(const char *path)
+config_readable(const char *path, mode_t *mode)
 {
 	struct stat st;
 	int fd, rc = 0;
@@ -648,18 +696,45 @@ config_readable(const char *path)
 		rc = errno;
 	else if (S_ISDIR(st.st_mode))
 		rc = EISDIR;
+	*mode = st.st_mode;
 	close(fd);
 	return rc;
+}
+
+/*
+ * PARAM_F_READABLE: the file opens.  A file of secrets must also be
+ * closed to others (PARAM_F_NO_OTHERS) and its group (PARAM_F_NO_GROUP),
+ * as OpenSMTPD's check_file_secrecy: a key anyone can read is no key.
+ */
+static int
+config_check_file(struct config_ctx *ctx, const struct config_param *p,
+    const config_setting_t *s, const char *path)
+{
+	mode_t mode = 0, deny = 0;
+	int e;
+
+	if ((e = config_readable(path, &mode)) != 0)
+		return config_err(ctx, s, p->name, "%s: %s", path,
+		    strerror(e));
+	if (p->flags & PARAM_F_NO_OTHERS)
+		deny |= S_IRWXO;
+	if (p->flags & PARAM_F_NO_GROUP)
+		deny |= S_IRWXG;
+	if ((mode & deny) != 0)
+		return config_err(ctx, s, p->name, "%s: mode %04o lets %s "
+		    "read it (chmod %s)", path, (unsigned)(mode & 07777),
+		    (deny & S_IRWXG) ? "group or others" : "others",
+		    (deny & S_IRWXG) ? "600" : "o-rwx");
+	return 0;
 }
 
 static int
 config_load_string(struct config_ctx *ctx, const struct config_param *p,
     const config_setting_t *s, void *base)
 {
-	const char *str = config_setting_get_string(s), *why;
+	const char *str = config_setting_get_string(s), *why, *at;
 	char *f = (char *)base + p->off;
-	size_t i, len;
-	int e;
+	size_t i, len, low = 0;
 
 	if (str == NULL)
 		return config_err(ctx, s, p->name, "expected a string");
@@ -670,60 +745,21 @@ config_load_string(struct config_ctx *ctx, const struct config_param *p,
 		return config_err(ctx, s, p->name,
 		    "longer than %llu characters", (unsigned long long)p->max);
 	strlcpy(f, str, p->size);
-	if (p->flags & PARAM_F_LOWER)
-		for (i = 0; i < len; i++)
-			if (f[i] >= 'A' && f[i] <= 'Z')
-				f[i] = (char)(f[i] - 'A' + 'a');
+	if (!(p->flags & (PARAM_F_LOWER | PARAM_F_LOWER_DOMAIN)))
+		low = len;
+	else if ((p->flags & PARAM_F_LOWER_DOMAIN) &&
+	    (at = strrchr(f, '@')) != NULL)
+		low = (size_t)(at - f);
+	for (i = low; i < len; i++)
+		if (f[i] >= 'A' && f[i] <= 'Z')
+			f[i] = (char)(f[i] - 'A' + 'a');
 	if (len == 0)
 		return 0;
 	if (p->check != NULL && (why = p->check(f)) != NULL)
 		return config_err(ctx, s, p->name, "%s", why);
-	if ((p->flags & PARAM_F_READABLE) && (e = config_readable(f)) != 0)
-		return config_err(ctx, s, p->name, "%s: %s", f, strerror(e));
+	if (p->flags & PARAM_F_READABLE)
+		return config_check_file(ctx, p, s, f);
 	return 0;
-}
-
-/*
- * "a.b.c.d:port" or "[v6]:port" into host and port, host in its
- * canonical form so that duplicates compare equal.  Returns NULL or
- * what is wrong.
- */
-static const char *
-config_parse_address(const char *str, char *hostbuf, size_t hostlen,
-    char *portbuf, size_t portlen)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	unsigned char bin[sizeof(struct in6_addr)];
-	const char *colon, *h = str, *port;
-	size_t hlen;
-	uint64_t v;
-	int af = AF_INET;
-
-	if ((colon = strrchr(str, ':')) == NULL)
-		return "expected \"IP:PORT\", e.g. \"127.0.0.1:25\" or "
-		    "\"[::1]:25\"";
-	hlen = (size_t)(colon - str);
-	port = colon + 1;
-	if (*str == '[') {
-		if (hlen < 2 || str[hlen - 1] != ']')
-			return "an IPv6 address is written \"[::1]:25\"";
-		af = AF_INET6;
-		h = str + 1;
-		hlen -= 2;
-	}
-	if (hlen >= sizeof(host))
-		return "not a numeric IP address";
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	if (inet_pton(af, host, bin) != 1)
-		return af == AF_INET6 ? "not a numeric IPv6 address" :
-		    "not a numeric IPv4 address (IPv6 goes in [])";
-	if (parse_u64(port, 1, 65535, &v) == -1)
-		return "port must be a number from 1 to 65535";
-	if (inet_ntop(af, bin, hostbuf, (socklen_t)hostlen) == NULL ||
-	    (size_t)snprintf(portbuf, portlen, "%u", (unsigned)v) >= portlen)
-		return "too long";
-	return NULL;
 }
 
 /* A string, kept as written, that must parse as an address if set. */
@@ -759,7 +795,7 @@ config_store_count(void *base, const struct config_param *p, unsigned n)
 	memcpy((char *)base + p->count, &n, sizeof(n));
 }
 
-static unsigned
+unsigned
 config_fetch_count(const void *base, const struct config_param *p)
 {
 	unsigned n;
@@ -789,28 +825,37 @@ config_list_length(struct config_ctx *ctx, const struct config_param *p,
 	return 0;
 }
 
-/* Each entry a string read as a PARAM_STRING row of its own. */
+/*
+ * Each entry a string read as a PARAM_STRING row of its own, at the
+ * start of an entry of elem octets; then the schema's check, if any.
+ * Inside a group the scope grows: "users[0].senders[1]".
+ */
 static int
 config_load_strlist(struct config_ctx *ctx, const struct config_param *p,
     const config_setting_t *s, void *base)
 {
+	char outer[CONFIG_SCOPE_MAX];
 	struct config_param ep = *p;
 	const config_setting_t *e;
 	const char *str, *prev;
 	unsigned i, j, n;
+	int len;
 
 	if (config_list_length(ctx, p, s, "of strings [ \"...\", ... ]",
 	    &n) == -1)
 		return -1;
 	memset((char *)base + p->off, 0, p->size);
+	memcpy(outer, ctx->scope, sizeof(outer));
 	ep.name = NULL;		/* errors name the entry: "key[1]" */
 	ep.type = PARAM_STRING;
-	ep.size = p->elem;
+	ep.size = p->strsize != 0 ? p->strsize : p->elem;
 	ep.min = 1;
-	ep.max = p->elem - 1;
+	ep.max = ep.size - 1;
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(s, i);
-		snprintf(ctx->scope, sizeof(ctx->scope), "%s[%u]", p->name, i);
+		len = snprintf(ctx->scope, sizeof(ctx->scope), "%s%s%s[%u]",
+		    outer, *outer != '\0' ? "." : "", p->name, i);
+		assert(len > 0 && (size_t)len < sizeof(ctx->scope));
 		ep.off = p->off + i * p->elem;
 		if (config_load_string(ctx, &ep, e, base) == -1)
 			return -1;
@@ -822,8 +867,11 @@ config_load_strlist(struct config_ctx *ctx, const struct config_param *p,
 				    "%s is already listed as %s[%u]", str,
 				    p->name, j);
 		}
+		if (p->schema != NULL && p->schema->check(ctx, e,
+		    (char *)base + p->off, i) == -1)
+			return -1;
 	}
-	ctx->scope[0] = '\0';
+	memcpy(ctx->scope, outer, sizeof(outer));
 	config_store_count(base, p, n);
 	return 0;
 }
@@ -963,141 +1011,6 @@ config_load_param(struct config_ctx *ctx, const struct config_param *p,
 }
 
 /*
- * A listener's host and port, canonical; two entries for one socket
- * would fail at bind(), so say so here.
- */
-static int
-config_check_listener(struct config_ctx *ctx, const config_setting_t *e,
-    void *entries, unsigned i)
-{
-	struct config_listener *ls = entries, *l = &ls[i];
-	unsigned j;
-
-	if (config_parse_address(l->address, l->host, sizeof(l->host),
-	    l->port, sizeof(l->port)) != NULL)
-		return config_err(ctx, e, NULL, "internal: bad address");
-	for (j = 0; j < i; j++) {
-		if (strcmp(ls[j].host, l->host) == 0 &&
-		    strcmp(ls[j].port, l->port) == 0)
-			return config_err(ctx, e, NULL,
-			    "address %s is already used by listeners[%u]",
-			    l->address, j);
-	}
-	return 0;
-}
-
-/*
- * AUTH needs both halves and a host: credentials never go to whatever
- * MX a domain names.  MX delivery (no host) is STARTTLS on port 25, as
- * outbound_tls.  A domain has one route (smarthost: entry 0, alone).
- */
-static int
-config_check_route(struct config_ctx *ctx, const config_setting_t *e,
-    void *entries, unsigned i)
-{
-	const struct config_route *rs = entries, *r = &rs[i];
-	const char *set;
-	unsigned j;
-
-	if ((r->auth_user[0] == '\0') != (r->auth_password[0] == '\0')) {
-		set = r->auth_user[0] != '\0' ? "auth_user" : "auth_password";
-		return config_err(ctx, config_setting_get_member(e, set), set,
-		    "set without %s", r->auth_user[0] != '\0' ?
-		    "auth_password" : "auth_user");
-	}
-	if (r->host[0] == '\0' && r->auth_user[0] != '\0')
-		return config_err(ctx, config_setting_get_member(e,
-		    "auth_user"), "auth_user", "needs a host (credentials "
-		    "are not sent to MX hosts)");
-	if (r->host[0] == '\0' && r->tls == TLS_LEVEL_IMPLICIT)
-		return config_err(ctx, config_setting_get_member(e, "tls"),
-		    "tls", "\"implicit\" needs a host (MX hosts use STARTTLS)");
-	for (j = 0; j < i; j++)
-		if (strcmp(rs[j].domain, r->domain) == 0)
-			return config_err(ctx,
-			    config_setting_get_member(e, "domain"), "domain",
-			    "%s is already routed by routes[%u]", r->domain,
-			    j);
-	return 0;
-}
-
-/* RFC 1035 2.3.1: letters, digits, inner hyphens; labels of 1..63. */
-static const char *
-config_valid_hostname(const char *s)
-{
-	static const char bad[] = "not a domain name (letters, digits, "
-	    "'-' and '.'; labels of 1 to 63)";
-	size_t label = 0;
-	char prev = '.';
-
-	for (; *s != '\0'; prev = *s++) {
-		if (*s == '.') {
-			if (label == 0 || prev == '-')
-				return bad;
-			label = 0;
-			continue;
-		}
-		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
-		    !(*s >= '0' && *s <= '9') && *s != '-')
-			return bad;
-		if ((*s == '-' && label == 0) || ++label > 63)
-			return bad;
-	}
-	return label == 0 || prev == '-' ? bad : NULL;
-}
-
-/* A route's domain: a domain name, or ".domain" for its subdomains. */
-static const char *
-config_valid_route_domain(const char *s)
-{
-	return config_valid_hostname(*s == '.' ? s + 1 : s);
-}
-
-/* A host to connect to: a name, numeric IPv4 (a name too) or IPv6. */
-static const char *
-config_valid_host(const char *s)
-{
-	unsigned char bin[sizeof(struct in6_addr)];
-
-	if (inet_pton(AF_INET6, s, bin) == 1 ||
-	    config_valid_hostname(s) == NULL)
-		return NULL;
-	return "not a host name or numeric IP address";
-}
-
-/* A path goes into open() and log lines; refuse control characters. */
-static const char *
-config_valid_path(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return "contains a control character";
-	return NULL;
-}
-
-/* "IP" or "IP@PORT", IPv4 or IPv6, numeric: the resolver's upstream. */
-static const char *
-config_valid_forwarder(const char *s)
-{
-	char ip[INET6_ADDRSTRLEN];
-	unsigned char bin[sizeof(struct in6_addr)];
-	const char *at = strchr(s, '@');
-	size_t len = at != NULL ? (size_t)(at - s) : strlen(s);
-	uint64_t v;
-
-	if (len >= sizeof(ip))
-		return "expected a numeric IP address, \"IP\" or \"IP@PORT\"";
-	memcpy(ip, s, len);
-	ip[len] = '\0';
-	if (inet_pton(AF_INET, ip, bin) != 1 &&
-	    inet_pton(AF_INET6, ip, bin) != 1)
-		return "expected a numeric IP address, \"IP\" or \"IP@PORT\"";
-	if (at != NULL && parse_u64(at + 1, 1, 65535, &v) == -1)
-		return "port must be a number from 1 to 65535";
-	return NULL;
-}
-
-/*
  * gethostname(), made fully qualified through the resolver (/etc/hosts
  * first) when it has no dot, as Postfix's myhostname does.  Computed
  * once: a slow resolver must not stall every config_defaults().
@@ -1196,7 +1109,7 @@ config_defaults(struct config *cfg)
 	size_t i;
 
 	memset(cfg, 0, sizeof(*cfg));
-	for (i = 0; i < nitems(config_params); i++)
+	for (i = 0; i < config_nparams; i++)
 		if (config_params[i].def != NULL)
 			config_param_default(&config_params[i], cfg);
 	strlcpy(cfg->hostname, config_default_hostname(),
@@ -1361,40 +1274,58 @@ config_parse_text(struct config_ctx *ctx, config_t *lc, const char *text)
 }
 
 /*
- * Keys that bound each other (retry_max >= retry_min).  The error goes
- * on the line of the key that has at_least, or of the other one when
- * only that is in the file.
+ * p must not be below q (at_least) or above it (at_most).  The error
+ * goes on the line of p, or of q when only that is in the file (the
+ * defaults are in order).  An at_most key the file leaves out follows q
+ * down instead: max_errors = 5 alone lowers soft_error_limit to 5.
  */
 static int
-config_check_order(struct config_ctx *ctx, const config_setting_t *root,
-    const struct config *cfg)
+config_check_pair(struct config_ctx *ctx, const config_setting_t *root,
+    struct config *cfg, const struct config_param *p, int at_most)
 {
 	char have[CONFIG_VALUE_MAX], lim[CONFIG_VALUE_MAX];
-	const struct config_param *p, *q;
+	const struct config_param *q;
 	const config_setting_t *s;
 	uint64_t v, w;
+
+	q = config_param_find(config_params, config_nparams,
+	    at_most ? p->at_most : p->at_least);
+	assert(q != NULL);
+	v = config_fetch(cfg, p);
+	w = config_fetch(cfg, q);
+	if (at_most ? v <= w : v >= w)
+		return 0;
+	config_fmt_value(p, v, have, sizeof(have));
+	config_fmt_value(q, w, lim, sizeof(lim));
+	if ((s = config_setting_get_member(root, p->name)) != NULL)
+		return config_err(ctx, s, p->name, "%s is %s %s (%s)", have,
+		    at_most ? "above" : "below", q->name, lim);
+	if (at_most) {
+		config_store(cfg, p, w);
+		return 0;
+	}
+	s = config_setting_get_member(root, q->name);
+	assert(s != NULL);
+	return config_err(ctx, s, q->name, "%s is above %s (%s)", lim,
+	    p->name, have);
+}
+
+/* Keys that bound each other: retry_max >= retry_min, and the like. */
+static int
+config_check_order(struct config_ctx *ctx, const config_setting_t *root,
+    struct config *cfg)
+{
+	const struct config_param *p;
 	size_t i;
 
-	for (i = 0; i < nitems(config_params); i++) {
+	for (i = 0; i < config_nparams; i++) {
 		p = &config_params[i];
-		if (p->at_least == NULL)
-			continue;
-		q = config_param_find(config_params, nitems(config_params),
-		    p->at_least);
-		assert(q != NULL);
-		v = config_fetch(cfg, p);
-		w = config_fetch(cfg, q);
-		if (v >= w)
-			continue;
-		config_fmt_value(p, v, have, sizeof(have));
-		config_fmt_value(q, w, lim, sizeof(lim));
-		if ((s = config_setting_get_member(root, p->name)) != NULL)
-			return config_err(ctx, s, p->name,
-			    "%s is below %s (%s)", have, q->name, lim);
-		s = config_setting_get_member(root, q->name);
-		assert(s != NULL);	/* the defaults are in order */
-		return config_err(ctx, s, q->name, "%s is above %s (%s)",
-		    lim, p->name, have);
+		if (p->at_least != NULL &&
+		    config_check_pair(ctx, root, cfg, p, 0) == -1)
+			return -1;
+		if (p->at_most != NULL &&
+		    config_check_pair(ctx, root, cfg, p, 1) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -1431,7 +1362,7 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	config_init(&lc);
 	if (config_parse_text(&ctx, &lc, text) == 0 &&
 	    config_load_members(&ctx, config_root_setting(&lc), config_params,
-	    nitems(config_params), 0, next) == 0 &&
+	    config_nparams, 0, next) == 0 &&
 	    config_check_order(&ctx, config_root_setting(&lc), next) == 0) {
 		*cfg = *next;
 		rc = 0;
@@ -1442,148 +1373,4 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	explicit_bzero(next, sizeof(*next));
 	free(next);
 	return rc;
-}
-
-/* A libconfig string literal: quotes, backslashes, controls escaped. */
-static void
-config_dump_string(const char *s, FILE *fp)
-{
-	fputc('"', fp);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(fp, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			fprintf(fp, "\\x%02x", (unsigned char)*s);
-		else
-			fputc(*s, fp);
-	}
-	fputc('"', fp);
-}
-
-static int
-config_is_zero(const void *p, size_t len)
-{
-	const unsigned char *b = p;
-
-	while (len > 0 && b[len - 1] == 0)
-		len--;
-	return len == 0;
-}
-
-/* The members of one group, each on its own line at indent. */
-static void
-config_dump_entry(const struct config_param *p, const void *entry,
-    FILE *fp, const char *indent)
-{
-	const struct config_schema *sc = p->schema;
-	size_t k;
-
-	for (k = 0; k < sc->nparams; k++)
-		if (p->type == PARAM_LIST ||
-		    !(sc->params[k].flags & PARAM_F_LIST_ONLY))
-			config_dump_param(&sc->params[k], entry, fp, indent);
-}
-
-static void
-config_dump_list(const struct config_param *p, const void *base, FILE *fp)
-{
-	const char *f = (const char *)base + p->off;
-	unsigned i, n = config_fetch_count(base, p);
-
-	if (n == 0) {
-		fprintf(fp, "%s = %s;\n", p->name,
-		    p->type == PARAM_LIST ? "()" : "[]");
-		return;
-	}
-	fprintf(fp, "%s = %s\n", p->name, p->type == PARAM_LIST ? "(" : "[");
-	for (i = 0; i < n; i++) {
-		if (p->type == PARAM_LIST) {
-			fputs("\t{\n", fp);
-			config_dump_entry(p, f + i * p->elem, fp, "\t\t");
-			fputs("\t}", fp);
-		} else {
-			fputc('\t', fp);
-			config_dump_string(f + i * p->elem, fp);
-		}
-		fputs(i + 1 < n ? ",\n" : "\n", fp);
-	}
-	fprintf(fp, "%s;\n", p->type == PARAM_LIST ? ")" : "]");
-}
-
-static void
-config_dump_group(const struct config_param *p, const void *base, FILE *fp)
-{
-	const char *f = (const char *)base + p->off;
-
-	if (config_is_zero(f, p->size)) {
-		fprintf(fp, "# %s is not set\n", p->name);
-		return;
-	}
-	fprintf(fp, "%s = {\n", p->name);
-	config_dump_entry(p, f, fp, "\t");
-	fputs("};\n", fp);
-}
-
-/* Lists and groups are top-level keys; their members are scalars. */
-static void
-config_dump_param(const struct config_param *p, const void *base, FILE *fp,
-    const char *indent)
-{
-	char buf[CONFIG_VALUE_MAX];
-	const char *str;
-	uint64_t v;
-
-	if (*indent == '\0')
-		fprintf(fp, "\n# %s\n", p->desc);
-	switch (p->type) {
-	case PARAM_STRLIST:
-	case PARAM_LIST:
-		config_dump_list(p, base, fp);
-		return;
-	case PARAM_GROUP:
-		config_dump_group(p, base, fp);
-		return;
-	default:
-		break;
-	}
-	fprintf(fp, "%s%s = ", indent, p->name);
-	switch (p->type) {
-	case PARAM_STRING:
-	case PARAM_ADDRESS:
-		str = (const char *)base + p->off;
-		if ((p->flags & PARAM_F_SECRET) && *str != '\0')
-			str = CONFIG_SECRET_MASK;
-		config_dump_string(str, fp);
-		break;
-	case PARAM_BOOL:
-		fputs(config_fetch(base, p) ? "true" : "false", fp);
-		break;
-	case PARAM_ENUM:
-		config_dump_string(config_enum_name(p->names,
-		    (unsigned)config_fetch(base, p)), fp);
-		break;
-	default:
-		v = config_fetch(base, p);
-		config_fmt_value(p, v, buf, sizeof(buf));
-		/* Suffixed or past 32 bits: a string (config_check_ints). */
-		if (strspn(buf, "0123456789") != strlen(buf) || v > INT32_MAX)
-			config_dump_string(buf, fp);
-		else
-			fputs(buf, fp);
-		break;
-	}
-	fputs(";\n", fp);
-}
-
-void
-config_dump(const struct config *cfg, FILE *fp)
-{
-	size_t i;
-
-	fprintf(fp, "# effective configuration");
-	if (cfg->file[0] != '\0')
-		fprintf(fp, " read from %s", cfg->file);
-	fputc('\n', fp);
-	for (i = 0; i < nitems(config_params); i++)
-		config_dump_param(&config_params[i], cfg, fp, "");
 }

@@ -55,4 +55,7 @@ int	limit_cap_check(const char *key, unsigned per_hour, unsigned per_day,
 	    time_t now);
 void	limit_cap_add(const char *key, time_t now);
 
+/* Per-IP entries held now (for tests: the table is bounded). */
+size_t	limit_table_size(void);
+
 #endif

@@ -3,6 +3,7 @@
  * recovery, listeners, worker threads, signals and shutdown.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,13 +13,22 @@
 
 #include <event2/thread.h>
 
+#include "async.h"
+#include "auth.h"
 #include "config.h"
+#include "limit.h"
 #include "local.h"
 #include "log.h"
+#include "privsep.h"
 #include "queue.h"
+#include "smtp_server.h"
 #include "spool.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
+
+#define ASYNC_THREADS	2	/* password checks */
+#define MAIN_TICK_SECS	5	/* cap counters saved this often */
 
 static void
 usage(void)
@@ -43,13 +53,69 @@ signals_block(sigset_t *set)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* Build the TLS context from PEM text and make it current. */
+static int
+tls_install(const struct config *cfg, struct tls_pem *pems, int n)
+{
+	char err[512];
+	SSL_CTX *ctx;
+	int i;
+
+	ctx = tls_server_ctx(pems, (unsigned)n, cfg->tls_ciphers,
+	    (int)cfg->tls_request_client_cert, err, sizeof(err));
+	for (i = 0; i < n; i++)
+		tls_pem_free(&pems[i]);
+	if (ctx == NULL) {
+		log_warnx("tls: %s", err);
+		return -1;
+	}
+	smtp_tls_set_ctx(ctx);
+	return 0;
+}
+
+/* SIGHUP: certificates again, from the parent when it holds root. */
 static void
-serve(const struct config *cfg)
+tls_reload(const struct config *cfg, int privfd)
+{
+	struct tls_pem pems[CONFIG_CERTS_MAX];
+	char err[512];
+	int n;
+
+	if (cfg->ntls_certificates == 0)
+		return;
+	if (privfd != -1) {
+		privsep_request_certs(privfd);
+		return;		/* the answer arrives on privfd */
+	}
+	if ((n = privsep_read_certs(cfg, pems, err, sizeof(err))) == -1) {
+		log_warnx("reload: %s; keeping the old certificates", err);
+		return;
+	}
+	if (tls_install(cfg, pems, n) == 0)
+		log_info("reload: TLS certificates reloaded");
+}
+
+static void
+tls_setup(const struct config *cfg)
+{
+	struct tls_pem pems[CONFIG_CERTS_MAX];
+	char err[512];
+	int n;
+
+	if (cfg->ntls_certificates == 0)
+		return;
+	if ((n = privsep_read_certs(cfg, pems, err, sizeof(err))) == -1)
+		fatalx("%s", err);
+	if (tls_install(cfg, pems, n) == -1)
+		fatalx("TLS setup failed");
+}
+
+/* Everything that needs root: spool, listeners, keys; then drop it. */
+static void
+setup_privileged(const struct config *cfg)
 {
 	char err[CONFIG_ERR_MAX];
 	unsigned queued, removed;
-	sigset_t set;
-	int sig;
 
 	if (spool_init(cfg, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -60,26 +126,88 @@ serve(const struct config *cfg)
 		fatalx("%s", err);
 	if (workers_bind(cfg, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	tls_setup(cfg);
+	if (geteuid() == 0 && spool_chown(cfg) == -1)
+		fatal("chown %s", cfg->spool_dir);
+	privsep_drop(cfg);
+	if (cfg->passwd_file[0] &&
+	    auth_init(cfg->passwd_file, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+}
+
+static void
+limits_start(const struct config *cfg, char *path, size_t len)
+{
+	struct limit_params lp;
+
+	snprintf(path, len, "%s/counters", cfg->spool_dir);
+	memset(&lp, 0, sizeof(lp));
+	lp.max_sessions_per_ip = cfg->max_sessions_per_ip;
+	lp.max_connect_rate = cfg->max_connect_rate;
+	lp.auth_fail_max = cfg->auth_fail_max;
+	lp.auth_fail_window = cfg->auth_fail_window;
+	lp.auth_ban_time = cfg->auth_ban_time;
+	lp.counters_path = path;
+	limit_init(&lp);
+}
+
+/* Wait for signals, reload answers and the periodic counter save. */
+static int
+main_loop(const struct config *cfg, int privfd, const sigset_t *set)
+{
+	struct tls_pem pems[CONFIG_CERTS_MAX];
+	struct timespec tick = { MAIN_TICK_SECS, 0 };
+	int sig, n;
+
+	for (;;) {
+		if (privfd != -1) {
+			struct pollfd pfd = { .fd = privfd, .events = POLLIN };
+
+			if (poll(&pfd, 1, 0) == 1) {
+				n = privsep_recv_certs(privfd, pems,
+				    CONFIG_CERTS_MAX);
+				if (tls_install(cfg, pems, n) == 0)
+					log_info("reload: TLS certificates "
+					    "reloaded");
+			}
+			tick.tv_sec = 1;
+		}
+		sig = sigtimedwait(set, NULL, &tick);
+		if (sig == -1) {
+			limit_save();
+			continue;
+		}
+		if (sig == SIGHUP) {
+			tls_reload(cfg, privfd);
+			continue;
+		}
+		return sig;
+	}
+}
+
+static void
+serve(const struct config *cfg, int privfd)
+{
+	char counters[4200];
+	sigset_t set;
+	int sig;
+
+	setup_privileged(cfg);
 	signals_block(&set);
+	limits_start(cfg, counters, sizeof(counters));
+	async_start(ASYNC_THREADS);
 	spool_start();
 	queue_start(cfg);
 	workers_start(cfg);
 	log_info("daemon started, listening on %s%s", cfg->listeners[0].address,
 	    cfg->nlisteners > 1 ? " and more" : "");
-	for (;;) {
-		if (sigwait(&set, &sig) != 0)
-			continue;
-		if (sig == SIGHUP) {
-			/* XXX: reload arrives with the operations milestone. */
-			log_info("SIGHUP: reload not supported yet, ignored");
-			continue;
-		}
-		break;
-	}
+	sig = main_loop(cfg, privfd, &set);
 	log_info("shutting down (signal %d)", sig);
 	workers_stop();
 	queue_stop();
 	spool_stop();
+	async_stop();
+	limit_shutdown();
 }
 
 int
@@ -88,7 +216,7 @@ main(int argc, char *argv[])
 	const char *file = "/etc/sluice/sluice.conf";
 	char err[CONFIG_ERR_MAX];
 	struct config *cfg;
-	int ch, debug = 0, check = 0, verbose = 0;
+	int ch, debug = 0, check = 0, verbose = 0, privfd;
 
 	while ((ch = getopt(argc, argv, "df:nv")) != -1) {
 		switch (ch) {
@@ -126,9 +254,10 @@ main(int argc, char *argv[])
 	log_init("sluiced", debug, cfg->log_level);
 	if (!debug && daemon(1, 0) == -1)
 		fatal("daemon");
+	privsep_fork(cfg, &privfd);
 	if (evthread_use_pthreads() == -1)
 		fatalx("evthread_use_pthreads");
-	serve(cfg);
+	serve(cfg, privfd);
 	free(cfg);
 	return 0;
 }

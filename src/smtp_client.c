@@ -25,6 +25,8 @@
  * itself never aborts on a bad certificate: we check the result after it
  * so the reason can be reported (as Postfix does).
  *
+ * XXX: CHUNKING is parsed but BDAT (RFC 3030) is not used: DATA always.
+ *
  * The process must ignore SIGPIPE (sluiced does): a peer that hangs up
  * while we write must cost a connection, not the process.
  */
@@ -736,13 +738,15 @@ client_tls_start(struct smtp_client *c)
 	SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
 	if (c->sni[0] != '\0')
 		SSL_set_tlsext_host_name(ssl, c->sni);
-	if (c->tls_verify && c->name[0] != '\0') {
+	/* An address literal is matched against IP SANs, a name by DNS. */
+	if (c->tls_verify && c->name[0] != '\0' && c->sni[0] == '\0')
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), c->name);
+	else if (c->tls_verify && c->name[0] != '\0') {
 		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		SSL_set1_host(ssl, c->name);
 	}
 	/* The filter owns the socket bufferevent now: ours are its limits. */
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	bev = bufferevent_openssl_filter_new(c->base, c->bev, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
@@ -750,6 +754,9 @@ client_tls_start(struct smtp_client *c)
 		client_fail(c, 421, "4.7.5 cannot start TLS with %s", c->host);
 		return;
 	}
+	/* Else the filter encrypts the whole message into the socket's output. */
+	bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_OUT_LOWAT,
+	    CLIENT_OUT_HIGHWAT);
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	c->bev = bev;
 	bufferevent_setcb(bev, client_read_cb, client_write_cb,

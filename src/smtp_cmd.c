@@ -8,13 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "config.h"
+#include "limit.h"
 #include "local.h"
 #include "log.h"
+#include "policy.h"
 #include "route.h"
 #include "smtp_parse.h"
 #include "smtp_server.h"
@@ -24,6 +28,7 @@
 #define CMD_F_HELO	0x01	/* needs HELO/EHLO first */
 #define CMD_F_MAIL	0x02	/* needs MAIL */
 #define CMD_F_NOTX	0x04	/* refused inside a transaction */
+#define CMD_F_SELFOK	0x08	/* the handler counts its own success */
 
 struct smtp_command {
 	enum smtp_verb	 verb;
@@ -44,7 +49,8 @@ static int	cmd_quit(struct smtp_session *, const struct smtp_cmd *);
 static int	cmd_help(struct smtp_session *, const struct smtp_cmd *);
 static int	cmd_vrfy(struct smtp_session *, const struct smtp_cmd *);
 static int	cmd_expn(struct smtp_session *, const struct smtp_cmd *);
-static int	cmd_unimpl(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_starttls(struct smtp_session *, const struct smtp_cmd *);
+static int	cmd_auth(struct smtp_session *, const struct smtp_cmd *);
 
 /* Indexed by enum smtp_verb. */
 static const struct smtp_command smtp_commands[SMTP_CMD_COUNT] = {
@@ -65,9 +71,9 @@ static const struct smtp_command smtp_commands[SMTP_CMD_COUNT] = {
 	[SMTP_CMD_HELP] =	{ SMTP_CMD_HELP, "help", 0, cmd_help },
 	[SMTP_CMD_VRFY] =	{ SMTP_CMD_VRFY, "vrfy", 0, cmd_vrfy },
 	[SMTP_CMD_EXPN] =	{ SMTP_CMD_EXPN, "expn", 0, cmd_expn },
-	/* XXX: STARTTLS and AUTH arrive with M3. */
-	[SMTP_CMD_STARTTLS] =	{ SMTP_CMD_STARTTLS, "starttls", 0, cmd_unimpl },
-	[SMTP_CMD_AUTH] =	{ SMTP_CMD_AUTH, "auth", 0, cmd_unimpl },
+	[SMTP_CMD_STARTTLS] =	{ SMTP_CMD_STARTTLS, "starttls", CMD_F_NOTX,
+				    cmd_starttls },
+	[SMTP_CMD_AUTH] =	{ SMTP_CMD_AUTH, "auth", CMD_F_SELFOK, cmd_auth },
 	[SMTP_CMD_FORBIDDEN] =	{ SMTP_CMD_FORBIDDEN, "forbidden", 0, NULL },
 };
 
@@ -130,7 +136,8 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 		smtp_error(s);
 		return;
 	}
-	s->cmd_ok[cmd.verb]++;
+	if (!(c->flags & CMD_F_SELFOK))
+		s->cmd_ok[cmd.verb]++;
 }
 
 static int
@@ -174,8 +181,55 @@ cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *cmd)
 	smtp_reply(s, "250-8BITMIME");
 	smtp_reply(s, "250-SMTPUTF8");
 	smtp_reply(s, "250-CHUNKING");
+	if (smtp_tls_available() && s->ssl == NULL)
+		smtp_reply(s, "250-STARTTLS");
+	if (smtp_auth_offered(s))
+		smtp_reply(s, "250-AUTH PLAIN LOGIN");
 	smtp_reply(s, "250 DSN");
 	return 0;
+}
+
+/* RFC 3207 4.2: after the handshake the client starts afresh. */
+static int
+cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+
+	if (cmd->arglen) {
+		smtp_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return -1;
+	}
+	if (s->ssl != NULL) {
+		smtp_reply(s, "554 5.5.1 Error: TLS already active");
+		return -1;
+	}
+	if (!smtp_tls_available()) {
+		smtp_reply(s, "502 5.5.1 Error: command not implemented");
+		return -1;
+	}
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	/* CVE-2011-0411: what was pipelined after STARTTLS came in clear
+	 * text and must not be taken as if it came through TLS. */
+	if (evbuffer_get_length(in) > 0) {
+		log_warnx("%s[%s]: discarded %zu octets pipelined after "
+		    "STARTTLS", s->host, s->ip, evbuffer_get_length(in));
+		evbuffer_drain(in, evbuffer_get_length(in));
+	}
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	smtp_tx_free(s);
+	if (smtp_tls_start(s, -1) == -1) {
+		smtp_close(s, "421 4.3.0 %s Error: TLS unavailable",
+		    s->ctx->cfg->hostname);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	return smtp_auth_cmd(s, cmd->arg, cmd->arglen);
 }
 
 /* Refuse what the session did not negotiate (RFC 5321 4.1.1.11). */
@@ -190,11 +244,50 @@ smtp_mail_params_check(struct smtp_session *s, const struct smtp_mail_args *m)
 		return "555 5.5.4 Error: parameters need EHLO";
 	if (m->body == SMTP_BODY_BINARYMIME)
 		return "555 5.5.4 Error: BINARYMIME not supported";
-	if (m->has_auth)	/* XXX: AUTH= is accepted once AUTH is (M3) */
+	/* RFC 4954 5: AUTH= is allowed where AUTH is offered; we never
+	 * trust the identity it claims, so it is parsed and dropped. */
+	if (m->has_auth && !smtp_auth_offered(s))
 		return "555 5.5.4 Error: AUTH not offered";
 	if (m->has_size && m->size > cfg->max_message_size)
 		return "552 5.3.4 Error: message size exceeds fixed limit";
 	return NULL;
+}
+
+/* Submission needs AUTH first (RFC 6409 4.3); an authenticated user may
+ * use only its own senders, so a stolen login cannot spoof others.
+ * Returns 0, or -1 after a refusal. */
+static int
+smtp_mail_policy(struct smtp_session *s, const struct smtp_mail_args *m)
+{
+	if (s->listener->role != LISTENER_SMTP && s->auth_user[0] == '\0') {
+		smtp_reply(s, "530 5.7.0 Error: authentication required");
+		return -1;
+	}
+	if (s->auth_user[0] == '\0' ||
+	    policy_sender_ok(s->user, s->auth_user, m->path.addr))
+		return 0;
+	log_warnx("reject: MAIL from %s[%s]: 553 5.7.1 <%s>: sender not "
+	    "owned by user %s", s->host, s->ip, m->path.addr, s->auth_user);
+	smtp_reply(s, "553 5.7.1 <%s>: Sender address rejected: not owned "
+	    "by user %s", m->path.addr, s->auth_user);
+	return -1;
+}
+
+/* Over the hourly or daily cap: 451 4.7.1, and the client may retry. */
+static int
+smtp_mail_capped(struct smtp_session *s)
+{
+	unsigned per_hour, per_day, rcpts;
+	char key[300];
+
+	if (smtp_cap_key(s, key, sizeof(key), &per_hour, &per_day,
+	    &rcpts) == NULL || limit_cap_check(key, per_hour, per_day,
+	    time(NULL)))
+		return 0;
+	log_warnx("reject: MAIL from %s[%s]: 451 4.7.1 sending limit reached"
+	    " for %s", s->host, s->ip, key);
+	smtp_reply(s, "451 4.7.1 Error: sending limit reached, try later");
+	return 1;
 }
 
 static int
@@ -213,6 +306,10 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_reply(s, "%s", refuse);
 		return -1;
 	}
+	if (smtp_mail_policy(s, &m) == -1)
+		return -1;
+	if (smtp_mail_capped(s))
+		return 0;
 	s->tx = xcalloc(1, sizeof(*s->tx));
 	s->tx->mail = m;
 	buf_init(&s->tx->body);
@@ -311,6 +408,21 @@ smtp_rcpt_local(struct smtp_session *s, struct smtp_rcpt_args *r)
 }
 
 static int
+smtp_rcpt_over_cap(struct smtp_session *s)
+{
+	unsigned per_hour, per_day, rcpts;
+	char key[300];
+
+	if (smtp_cap_key(s, key, sizeof(key), &per_hour, &per_day,
+	    &rcpts) == NULL || rcpts == 0 || s->tx->nrcpts < rcpts)
+		return 0;
+	log_warnx("reject: RCPT from %s[%s]: 451 4.7.1 recipient limit %u "
+	    "reached for %s", s->host, s->ip, rcpts, key);
+	smtp_reply(s, "451 4.7.1 Error: too many recipients for this sender");
+	return 1;
+}
+
+static int
 cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	struct smtp_tx *tx = s->tx;
@@ -336,8 +448,20 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_reply(s, "452 4.5.3 Error: too many recipients");
 		return 0;
 	}
+	if (smtp_rcpt_over_cap(s))
+		return 0;
 	if (smtp_rcpt_is_local(s, &r.path))
 		return smtp_rcpt_local(s, &r);
+	/* Never an open relay: other domains only for AUTH or trusted
+	 * networks, decided on the parsed address (source route gone). */
+	if (s->auth_user[0] == '\0' && s->net == NULL) {
+		log_warnx("reject: RCPT from %s[%s]: 554 5.7.1 <%s>: Relay "
+		    "access denied; from=<%s> helo=<%s>", s->host, s->ip,
+		    r.path.addr, tx->mail.path.addr, s->helo);
+		smtp_reply(s, "554 5.7.1 <%s>: Relay access denied",
+		    r.path.addr);
+		return -1;
+	}
 	smtp_tx_add_rcpt(tx, &r);
 	smtp_reply(s, "250 2.1.5 Ok");
 	return 0;
@@ -445,13 +569,5 @@ cmd_expn(struct smtp_session *s, const struct smtp_cmd *cmd)
 {
 	(void)cmd;
 	smtp_reply(s, "502 5.5.1 Error: EXPN not available");
-	return -1;
-}
-
-static int
-cmd_unimpl(struct smtp_session *s, const struct smtp_cmd *cmd)
-{
-	(void)cmd;
-	smtp_reply(s, "502 5.5.1 Error: command not implemented");
 	return -1;
 }

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "limit.h"
 #include "log.h"
 #include "queue.h"
 #include "smtp_parse.h"
@@ -27,13 +28,28 @@
 
 static void	smtp_commit_cb(struct spool_msg *, void *);
 
-/* RFC 3848 / RFC 6531 protocol name for Received and the envelope. */
-static const char *
-smtp_proto(const struct smtp_session *s)
+/* An accepted message counts against its sender's caps. */
+static void
+smtp_cap_count(struct smtp_session *s)
 {
-	if (s->tx->mail.smtputf8)
-		return "UTF8SMTP";
-	return s->esmtp ? "ESMTP" : "SMTP";
+	unsigned per_hour, per_day, rcpts;
+	char key[300];
+
+	if (smtp_cap_key(s, key, sizeof(key), &per_hour, &per_day,
+	    &rcpts) != NULL && (per_hour || per_day))
+		limit_cap_add(key, time(NULL));
+}
+
+/* RFC 3848 / RFC 6531 protocol name for Received and the envelope:
+ * ESMTP, then S for TLS and A for AUTH (ESMTPSA, UTF8SMTPS...). */
+static const char *
+smtp_proto(const struct smtp_session *s, char *buf, size_t len)
+{
+	if (!s->esmtp)
+		return "SMTP";
+	snprintf(buf, len, "%s%s%s", s->tx->mail.smtputf8 ? "UTF8SMTP" :
+	    "ESMTP", s->ssl ? "S" : "", s->auth_user[0] ? "A" : "");
+	return buf;
 }
 
 static const char *
@@ -73,13 +89,13 @@ smtp_envelope(struct smtp_session *s, struct buf *env)
 	struct smtp_tx *tx = s->tx;
 	const struct smtp_mail_args *m = &tx->mail;
 	uint64_t now = now_wall_usec();
-	char nbuf[64];
+	char nbuf[64], proto[16];
 	unsigned i;
 
 	buf_appendf(env, "id %s\narrival %" PRIu64 ".%06" PRIu64 "\n",
 	    tx->id, now / 1000000, now % 1000000);
 	buf_appendf(env, "client %s\nhelo %s\nproto %s\nfrom %s\n", s->ip,
-	    s->helo, smtp_proto(s), m->path.addr);
+	    s->helo, smtp_proto(s, proto, sizeof(proto)), m->path.addr);
 	if (smtp_body_name(m->body))
 		buf_appendf(env, "body %s\n", smtp_body_name(m->body));
 	if (m->smtputf8)
@@ -108,12 +124,15 @@ static void
 smtp_received(struct smtp_session *s, struct buf *out)
 {
 	struct smtp_tx *tx = s->tx;
-	char date[64];
+	char date[64], proto[16];
 
 	rfc5322_date(date, sizeof(date), time(NULL));
-	buf_appendf(out, "Received: from %s (%s [%s])\r\n"
-	    "\tby %s (sluice) with %s id %s", s->helo, s->host, s->ip,
-	    s->ctx->cfg->hostname, smtp_proto(s), tx->id);
+	buf_appendf(out, "Received: from %s (%s [%s])\r\n", s->helo, s->host,
+	    s->ip);
+	if (s->ssl != NULL)
+		buf_appendf(out, "\t(using %s)\r\n", s->tls_info);
+	buf_appendf(out, "\tby %s (sluice) with %s id %s",
+	    s->ctx->cfg->hostname, smtp_proto(s, proto, sizeof(proto)), tx->id);
 	if (tx->nrcpts == 1)
 		buf_appendf(out, "\r\n\tfor <%s>", tx->rcpts[0].path.addr);
 	buf_appendf(out, "; %s\r\n", date);
@@ -234,6 +253,7 @@ smtp_commit_cb(struct spool_msg *msg, void *arg)
 		    tx->nrcpts);
 		spool_msg_free(msg);
 		queue_submit(id);
+		smtp_cap_count(s);
 	} else {
 		/* Not durable, so never acknowledged: take it back. */
 		log_warnx("%s: spool commit: %s", msg->id,

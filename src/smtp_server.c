@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -23,7 +24,9 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "limit.h"
 #include "log.h"
+#include "policy.h"
 #include "smtp_server.h"
 #include "smtp_session.h"
 #include "util.h"
@@ -71,21 +74,43 @@ smtp_greet(struct smtp_session *s)
 	smtp_reply(s, "220 %s ESMTP sluice", s->ctx->cfg->hostname);
 }
 
-/* Refuse a connection over the limits before any per-session work. */
-static int
-smtp_refuse(int fd, const struct config *cfg, const char *ip)
+/* Refuse a connection over a limit before any per-session work. */
+static void
+smtp_refuse(int fd, const struct config *cfg, const char *ip,
+    const char *why)
 {
 	char msg[512];
 	int n;
 
-	n = snprintf(msg, sizeof(msg),
-	    "421 4.7.0 %s Error: too many connections\r\n", cfg->hostname);
+	n = snprintf(msg, sizeof(msg), "421 4.7.0 %s Error: %s\r\n",
+	    cfg->hostname, why);
 	if (send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
 		log_debug("refuse %s: send: %s", ip, strerror(errno));
-	log_warnx("connect from unknown[%s]: too many sessions (max_sessions "
-	    "%u)", ip, cfg->max_sessions);
+	log_warnx("reject: connect from unknown[%s]: %s", ip, why);
 	close(fd);
-	return -1;
+}
+
+/* Per-IP limits (trusted networks are exempt, as Postfix's anvil
+ * exempts mynetworks).  NULL if the client may go on. */
+static const char *
+smtp_limit_check(const struct sockaddr *sa, const char *ip,
+    const struct config *cfg, int *counted)
+{
+	*counted = 0;
+	if (policy_trusted(cfg, sa) != NULL)
+		return NULL;
+	switch (limit_connect(ip, time(NULL))) {
+	case LIMIT_OK:
+		*counted = 1;
+		return NULL;
+	case LIMIT_TOO_MANY_SESSIONS:
+		return "too many connections from your address";
+	case LIMIT_TOO_FAST:
+		return "too many connection attempts from your address";
+	case LIMIT_BANNED:
+		return "too many failed logins from your address";
+	}
+	return NULL;
 }
 
 void
@@ -97,26 +122,44 @@ smtp_session_start(struct smtp_ctx *ctx, int fd, const struct sockaddr *sa,
 	char ip[INET6_ADDRSTRLEN];
 	char c;
 
+	const char *why;
+	int counted;
+
 	(void)salen;
 	smtp_peer_ip(sa, ip, sizeof(ip));
 	if (atomic_fetch_add(&smtp_nsessions, 1) >= cfg->max_sessions) {
 		atomic_fetch_sub(&smtp_nsessions, 1);
-		smtp_refuse(fd, cfg, ip);
+		smtp_refuse(fd, cfg, ip, "too many connections");
+		return;
+	}
+	if ((why = smtp_limit_check(sa, ip, cfg, &counted)) != NULL) {
+		atomic_fetch_sub(&smtp_nsessions, 1);
+		smtp_refuse(fd, cfg, ip, why);
 		return;
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->ctx = ctx;
 	s->listener = l;
+	s->limit_counted = counted;
+	s->net = policy_trusted(cfg, sa);
+	s->line = xmalloc(cfg->max_command_line + 1);
 	strlcpy(s->ip, ip, sizeof(s->ip));
 	strlcpy(s->host, "unknown", sizeof(s->host));
+	log_info("connect from %s[%s]", s->host, s->ip);
+	if (l->role == LISTENER_SUBMISSIONS) {
+		/* RFC 8314: TLS first; the greeting follows the handshake. */
+		if (smtp_tls_start(s, fd) == -1) {
+			close(fd);
+			smtp_session_free(s);
+			return;
+		}
+		smtp_greet(s);
+		return;
+	}
 	s->bev = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL)
 		fatalx("bufferevent_socket_new");
-	bufferevent_setcb(s->bev, smtp_read_cb, NULL, smtp_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_HIGHWAT);
-	smtp_set_timeout(s, cfg->command_timeout);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	log_info("connect from %s[%s]", s->host, s->ip);
+	smtp_session_setcb(s);
 
 	if (cfg->greeting_delay > 0) {
 		struct timeval tv = { .tv_sec = cfg->greeting_delay };
@@ -134,6 +177,15 @@ smtp_session_start(struct smtp_ctx *ctx, int fd, const struct sockaddr *sa,
 		return;
 	}
 	smtp_greet(s);
+}
+
+void
+smtp_session_setcb(struct smtp_session *s)
+{
+	bufferevent_setcb(s->bev, smtp_read_cb, NULL, smtp_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_HIGHWAT);
+	smtp_set_timeout(s, s->ctx->cfg->command_timeout);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
 static void
@@ -248,9 +300,16 @@ smtp_session_free(struct smtp_session *s)
 	}
 	smtp_log_disconnect(s);
 	smtp_tx_free(s);
+	if (s->limit_counted)
+		limit_disconnect(s->ip);
 	if (s->greet_ev)
 		event_free(s->greet_ev);
-	bufferevent_free(s->bev);
+	if (s->pause_ev)
+		event_free(s->pause_ev);
+	if (s->bev)
+		bufferevent_free(s->bev);
+	free(s->pause_reply);
+	free(s->line);
 	free(s);
 	atomic_fetch_sub(&smtp_nsessions, 1);
 }
@@ -270,6 +329,12 @@ smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct smtp_session *s = arg;
 
 	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		smtp_tls_connected(s);
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && s->state == SESS_TLS)
+		log_info("TLS handshake failed with %s[%s]", s->host, s->ip);
 	if ((what & BEV_EVENT_TIMEOUT) && s->state != SESS_CLOSING) {
 		log_info("timeout after %s from %s[%s]",
 		    s->state == SESS_DATA || s->state == SESS_BDAT ?
@@ -335,13 +400,25 @@ smtp_next_line(struct smtp_session *s, const char **line, size_t *len)
 	return 1;
 }
 
+/* Copy the line out of the input and drop it there, so a handler may
+ * swap the bufferevent (STARTTLS) or discard what follows. */
+static size_t
+smtp_take_line(struct smtp_session *s, const char *line, size_t len)
+{
+	memcpy(s->line, line, len);
+	s->line[len] = '\0';
+	evbuffer_drain(bufferevent_get_input(s->bev), len + 2);
+	return len;
+}
+
 /* Handle everything buffered, as far as the state allows. */
 static void
 smtp_process(struct smtp_session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
+	const struct config *cfg = s->ctx->cfg;
 
-	while (evbuffer_get_length(in) > 0) {
+	while (!s->paused &&
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
 		const char *line;
 		size_t len;
 		int r;
@@ -365,11 +442,48 @@ smtp_process(struct smtp_session *s)
 				return;
 			continue;
 		}
-		smtp_command(s, line, len);
-		/* The line may still be referenced by nothing: drop it. */
-		if (s->state != SESS_CLOSING)
-			evbuffer_drain(in, len + 2);
+		len = smtp_take_line(s, line, len);
+		if (s->auth_step != AUTH_STEP_NONE)
+			smtp_auth_line(s, s->line, len);
+		else
+			smtp_command(s, s->line, len);
+		/* Tarpit: a client that keeps failing waits before each
+		 * further command (Postfix smtpd_soft_error_limit). */
+		if (cfg->soft_error_limit && s->nerrors >= cfg->soft_error_limit &&
+		    s->state == SESS_CMD && cfg->error_delay)
+			smtp_pause(s, cfg->error_delay, NULL);
 	}
+}
+
+static void
+smtp_pause_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->paused = 0;
+	if (s->pause_reply != NULL) {
+		smtp_reply(s, "%s", s->pause_reply);
+		free(s->pause_reply);
+		s->pause_reply = NULL;
+	}
+	if (s->state == SESS_CMD) {
+		bufferevent_enable(s->bev, EV_READ);
+		smtp_process(s);
+	}
+}
+
+void
+smtp_pause(struct smtp_session *s, unsigned secs, const char *reply)
+{
+	if (s->pause_ev == NULL)
+		s->pause_ev = evtimer_new(s->ctx->base, smtp_pause_cb, s);
+	free(s->pause_reply);
+	s->pause_reply = reply ? xstrdup(reply) : NULL;
+	s->paused = 1;
+	bufferevent_disable(s->bev, EV_READ);
+	evtimer_add(s->pause_ev, &(struct timeval){ .tv_sec = secs });
 }
 
 static void
@@ -388,10 +502,34 @@ smtp_read_cb(struct bufferevent *bev, void *arg)
 	smtp_process(s);
 }
 
+const char *
+smtp_cap_key(struct smtp_session *s, char *buf, size_t len,
+    unsigned *per_hour, unsigned *per_day, unsigned *rcpts)
+{
+	const struct config *cfg = s->ctx->cfg;
+	const struct config_user *u = s->user;
+
+	*per_hour = u && u->max_msgs_per_hour ? u->max_msgs_per_hour :
+	    cfg->max_msgs_per_hour;
+	*per_day = u && u->max_msgs_per_day ? u->max_msgs_per_day :
+	    cfg->max_msgs_per_day;
+	*rcpts = u && u->max_rcpts_per_msg ? u->max_rcpts_per_msg :
+	    cfg->max_rcpts_per_msg;
+	if (*per_hour == 0 && *per_day == 0 && *rcpts == 0)
+		return NULL;
+	if (s->auth_user[0])
+		snprintf(buf, len, "user:%s", s->auth_user);
+	else if (s->net != NULL)
+		snprintf(buf, len, "net:%s", s->net->cidr);
+	else
+		return NULL;	/* strangers only reach local domains */
+	return buf;
+}
+
 void
 smtp_resume(struct smtp_session *s)
 {
-	if (s->state != SESS_CMD)
+	if (s->state != SESS_CMD || s->paused)
 		return;
 	bufferevent_enable(s->bev, EV_READ);
 	smtp_process(s);

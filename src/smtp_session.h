@@ -22,11 +22,26 @@ enum sess_state {
 	SESS_CMD,		/* reading command lines */
 	SESS_DATA,		/* reading DATA until CRLF.CRLF */
 	SESS_BDAT,		/* reading a BDAT chunk */
-	SESS_WAIT,		/* a commit is pending; input paused */
+	SESS_WAIT,		/* a commit or check is pending; input paused */
+	SESS_TLS,		/* STARTTLS handshake under way */
 	SESS_CLOSING,		/* last reply being flushed */
 };
 
 enum tx_data { TX_DATA_NONE, TX_DATA_DATA, TX_DATA_BDAT };
+
+/* Where a SASL exchange (RFC 4954) stands. */
+enum auth_step {
+	AUTH_STEP_NONE,
+	AUTH_STEP_PLAIN,	/* 334 sent, waiting for the PLAIN response */
+	AUTH_STEP_LOGIN_USER,	/* 334 Username:, waiting */
+	AUTH_STEP_LOGIN_PASS,	/* 334 Password:, waiting */
+	AUTH_STEP_CHECKING,	/* the password is being verified */
+};
+
+struct smtp_auth_req;
+struct config_network;
+struct config_user;
+typedef struct ssl_st SSL;
 
 /* One mail transaction: MAIL to end of data.  RSET/MAIL replace it. */
 struct smtp_tx {
@@ -56,7 +71,25 @@ struct smtp_session {
 	char			 helo[256];
 	int			 esmtp;		/* EHLO, not HELO */
 	int			 skip_line;	/* discarding an overlong line */
-	int			 dead;		/* peer gone while committing */
+	int			 dead;		/* peer gone while waiting */
+	int			 paused;	/* tarpit or AUTH delay running */
+	struct event		*pause_ev;
+	char			*pause_reply;	/* sent when the pause ends */
+	int			 limit_counted;	/* limit_disconnect() due */
+
+	/* TLS (RFC 3207, RFC 8314) */
+	SSL			*ssl;		/* owned by the bufferevent */
+	char			 tls_info[160];	/* "TLSv1.3 with cipher ..." */
+
+	/* Policy */
+	const struct config_network *net; /* trusted network, or NULL */
+	char			 auth_user[256]; /* authenticated login */
+	const struct config_user *user;	/* its configured rules */
+	enum auth_step		 auth_step;
+	char			 auth_mech[8];
+	char			 auth_login[256]; /* LOGIN: name so far */
+	struct smtp_auth_req	*auth_req;	/* verification in flight */
+	char			*line;		/* the command being handled */
 	unsigned		 nerrors;
 	unsigned		 cmd_total[SMTP_CMD_COUNT];
 	unsigned		 cmd_ok[SMTP_CMD_COUNT];
@@ -75,8 +108,28 @@ void	smtp_tx_free(struct smtp_session *);
 /* Resume reading input after a commit finished. */
 void	smtp_resume(struct smtp_session *);
 void	smtp_session_free(struct smtp_session *);
+/* Our read/event callbacks and timeouts on s->bev (new or swapped). */
+void	smtp_session_setcb(struct smtp_session *);
 /* Idle limit for the next read or write (RFC 5321 4.5.3.2). */
 void	smtp_set_timeout(struct smtp_session *, unsigned secs);
+
+/* Stop reading for secs, then send reply (if any) and go on. */
+void	smtp_pause(struct smtp_session *, unsigned secs, const char *reply);
+/* Key and limits of the sending caps for this session, or NULL key. */
+const char *smtp_cap_key(struct smtp_session *, char *buf, size_t len,
+	    unsigned *per_hour, unsigned *per_day, unsigned *rcpts);
+
+/* smtp_tls.c */
+int	smtp_tls_available(void);
+/* Wrap the session in TLS: STARTTLS (accepting=1 after our 220) or at
+ * connect for implicit TLS.  0 or -1. */
+int	smtp_tls_start(struct smtp_session *, int fd);
+void	smtp_tls_connected(struct smtp_session *);
+
+/* smtp_auth.c */
+int	smtp_auth_offered(const struct smtp_session *);
+int	smtp_auth_cmd(struct smtp_session *, const char *arg, size_t len);
+void	smtp_auth_line(struct smtp_session *, const char *line, size_t len);
 
 /* smtp_cmd.c */
 void	smtp_command(struct smtp_session *, const char *line, size_t len);

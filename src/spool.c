@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -114,6 +115,27 @@ spool_file_complete(int fd)
 	return (uint64_t)st.st_size >= env_len + msg_len;
 }
 
+/* Queue files left by an earlier run as another user, and the counters. */
+static int
+spool_chown_files(int dirfd, uid_t uid, gid_t gid)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(dirfd)) == -1 || (d = fdopendir(fd)) == NULL)
+		return -1;
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' &&
+		    fchownat(dirfd, de->d_name, uid, gid, 0) == -1) {
+			closedir(d);
+			return -1;
+		}
+	closedir(d);
+	return 0;
+}
+
 static unsigned
 spool_sweep(int dirfd, int check)
 {
@@ -151,6 +173,29 @@ spool_sweep(int dirfd, int check)
 	if (removed)
 		fsync(dirfd);
 	return check ? n : removed;
+}
+
+/* The spool belongs to the user the daemon drops to. */
+int
+spool_chown(const struct config *cfg)
+{
+	struct passwd *pw = getpwnam(cfg->user);
+	int top;
+
+	if (pw == NULL)
+		return 0;	/* privsep_drop() reports it */
+	if ((top = open(cfg->spool_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if (fchown(top, pw->pw_uid, pw->pw_gid) == -1 ||
+	    fchown(spool.incoming_fd, pw->pw_uid, pw->pw_gid) == -1 ||
+	    fchown(spool.queue_fd, pw->pw_uid, pw->pw_gid) == -1 ||
+	    spool_chown_files(spool.queue_fd, pw->pw_uid, pw->pw_gid) == -1) {
+		close(top);
+		return -1;
+	}
+	close(top);
+	return 0;
 }
 
 int

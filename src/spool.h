@@ -42,6 +42,8 @@ struct spool_msg {
 
 /* Create the spool directories if needed and open them.  0 or -1 (err). */
 int	spool_init(const struct config *, char *err, size_t errlen);
+/* Give the spool to cfg->user (when started as root).  0 or -1. */
+int	spool_chown(const struct config *);
 /* Remove incoming/ leftovers and partial queue files; count what stays. */
 int	spool_recover(unsigned *queued, unsigned *removed);
 /* Start the commit thread.  Call once, after spool_init(). */

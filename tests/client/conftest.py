@@ -100,19 +100,20 @@ class Result:
 @pytest.fixture
 def drive(client_drive, tmp_path):
     """drive(port, rcpts, content=b"...", args=[...]) runs client_drive
-    against 127.0.0.1:port and returns a Result.  The driver must exit 0,
+    against 127.0.0.1:port (or host=) and returns a Result.  The driver must exit 0,
     print exactly one "closed" event and no sanitizer report."""
     counter = [0]
 
     def run(port, rcpts, content=b"Subject: t\r\n\r\nhello\r\n", args=(),
-            sender="sender@example.org", timeout=30, prefix=b""):
+            sender="sender@example.org", timeout=30, prefix=b"",
+            host="127.0.0.1"):
         counter[0] += 1
         f = tmp_path / ("msg%d" % counter[0])
         f.write_bytes(prefix + content)
         cmd = [client_drive, "-T", "5", "-f", sender]
         if prefix:
             cmd += ["-O", str(len(prefix))]
-        cmd += list(args) + ["127.0.0.1", str(port), str(f)] + list(rcpts)
+        cmd += list(args) + [host, str(port), str(f)] + list(rcpts)
         t0 = time.monotonic()
         proc = subprocess.run(cmd, capture_output=True, text=True,
                               timeout=timeout)

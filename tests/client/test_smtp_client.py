@@ -37,6 +37,32 @@ def test_no_pipelining(capture, drive):
     assert m.rcpt_tos == [A, C] and m.content == BODY
 
 
+def test_commands_one_at_a_time_without_pipelining(scripted, drive):
+    srv = scripted([b"220 x ESMTP\r\n", b"250 x\r\n", b"250 ok\r\n",
+                    b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n", 0.5,
+                    b"250 queued\r\n221 bye\r\n"])
+    res = drive(srv.port, [A, B])
+    assert codes(res) == {A: 250, B: 250}
+    turns = srv.received.split(b"|")
+    assert turns[:5] == [b"EHLO client.test\r\n",
+                         b"MAIL FROM:<sender@example.org>\r\n",
+                         b"RCPT TO:<a@example.net>\r\n",
+                         b"RCPT TO:<b@example.net>\r\n", b"DATA\r\n"]
+
+
+def test_commands_in_one_group_with_pipelining(scripted, drive):
+    srv = scripted([b"220 x ESMTP\r\n", b"250-x\r\n250 PIPELINING\r\n",
+                    b"250 ok\r\n250 ok\r\n550 no\r\n354 go\r\n", 0.5,
+                    b"250 queued\r\n221 bye\r\n"])
+    res = drive(srv.port, [A, B])
+    assert codes(res) == {A: 250, B: 550}
+    turns = srv.received.split(b"|")
+    # RFC 2920: MAIL, the RCPTs and DATA in one write.
+    assert turns[1].startswith(b"MAIL FROM:<sender@example.org>\r\n"
+                               b"RCPT TO:<a@example.net>\r\n"
+                               b"RCPT TO:<b@example.net>\r\nDATA\r\n")
+
+
 def test_null_sender_and_offset(capture, drive):
     srv = capture()
     res = drive(srv.port, [A], content=BODY, sender="",
@@ -348,6 +374,30 @@ def test_auth_cleartext_loopback(capture, drive):
     assert srv.wait_for(1)[0].auth_login == "joe"
 
 
+def local_address():
+    """A non-loopback address of this host, or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))     # no packet is sent
+            ip = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if ip.startswith("127.") else ip
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_no_auth_in_cleartext_to_remote(capture, drive):
+    ip = local_address()
+    if ip is None:
+        pytest.skip("no non-loopback address")
+    srv = capture(host=ip, auth=("joe", "pw"), auth_require_tls=False)
+    res = drive(srv.port, [A], args=["-u", "joe", "-p", "pw", "-v"], host=ip)
+    assert res.closed["code"] == 421
+    assert res.closed["reply"].startswith("4.7.0 refusing to send AUTH")
+    assert "> AUTH" not in res.stderr
+    assert srv.messages == []
+
+
 def test_auth_not_offered(capture, drive):
     srv = capture()
     res = drive(srv.port, [A], args=["-u", "joe", "-p", "pw"])
@@ -470,3 +520,30 @@ def test_starttls_injection_refused(scripted, drive):
     res = drive(srv.port, [A], args=["-t", "opportunistic"])
     assert res.closed["code"] == 421
     assert "after the STARTTLS reply" in res.closed["reply"]
+
+
+# -- memory stays bounded ------------------------------------------------
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_big_message_memory_bounded(capture, client_drive, tmp_path, tls):
+    """A 40 MB message must not be buffered whole, in clear or in TLS
+    (the TLS filter once encrypted all of it into the socket buffer)."""
+    import os
+    import subprocess
+    if not os.access("/usr/bin/time", os.X_OK):
+        pytest.skip("/usr/bin/time is missing")
+    srv = capture(size=0, starttls=tls)
+    line = b"0123456789" * 7 + b"\r\n"
+    f = tmp_path / "big"
+    f.write_bytes(b"Subject: big\r\n\r\n" + line * (40 * 1024 * 1024 // 72))
+    env = dict(os.environ, ASAN_OPTIONS="quarantine_size_mb=1")
+    args = ["-t", "opportunistic"] if tls else []
+    p = subprocess.run(["/usr/bin/time", "-f", "maxrss=%M", client_drive,
+                        "-T", "30"] + args + ["127.0.0.1", str(srv.port),
+                                              str(f), A],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert '"code":250' in p.stdout
+    rss = int(p.stderr.strip().splitlines()[-1].split("=")[1])
+    assert rss < 40 * 1024, "max RSS %d kB" % rss
+    assert srv.wait_for(1)[0].tls == tls

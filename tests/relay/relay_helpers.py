@@ -133,11 +133,35 @@ class Relay(Sluiced):
                 m = rx.search(line)
                 if m:
                     return m
+            if not self.running():
+                raise AssertionError("sluiced died (%s) waiting for %r; "
+                                     "log:\n%s" % (self.proc.poll(), pattern,
+                                                   self.log_tail(80)))
             if time.monotonic() > deadline:
                 raise AssertionError("no log line matches %r within %.0f s;"
                                      " log:\n%s" % (pattern, timeout,
                                                     self.log_tail(80)))
             time.sleep(0.05)
+
+    def wait_msgs(self, srv, n, timeout=15.0):
+        """Wait until capture server srv has recorded n messages; fail at
+        once if the daemon dies meanwhile.  Returns srv.messages."""
+        deadline = time.monotonic() + timeout
+        while True:
+            msgs = srv.messages
+            if len(msgs) >= n:
+                return msgs
+            if not self.running():
+                raise AssertionError(
+                    "sluiced died (%s) with %d of %d messages at %s:%d; "
+                    "log:\n%s" % (self.proc.poll(), len(msgs), n, srv.host,
+                                   srv.port, self.log_tail(60)))
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    "%d of %d messages at %s:%d after %.0fs; log:\n%s"
+                    % (len(msgs), n, srv.host, srv.port, timeout,
+                       self.log_tail(60)))
+            time.sleep(0.03)
 
     def wait_removed(self, qid, timeout=10.0):
         return self.wait_all_log(r"\b%s: removed\b" % re.escape(qid),

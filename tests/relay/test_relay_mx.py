@@ -16,7 +16,7 @@ def test_mx_fallback_when_first_mx_refuses_connections(dns, capture, relay,
     r = relay(dns=d)
     msg = make_message(SENDER, ["user@dst.test"])
     qid = r.send("user@dst.test", msg)
-    got = good.wait_for(1, timeout=15)
+    got = r.wait_msgs(good, 1, 15)
     assert len(got) == 1
     assert got[0].rcpt_tos == ["user@dst.test"]
     assert msgid_of(got[0].content) == msgid_of(msg)
@@ -34,7 +34,7 @@ def test_mx_fallback_when_first_mx_says_421(dns, capture, relay):
     good = capture("127.0.0.3")
     r = relay(dns=d)
     qid = r.send("user@dst.test")
-    got = good.wait_for(1, timeout=15)
+    got = r.wait_msgs(good, 1, 15)
     assert got[0].rcpt_tos == ["user@dst.test"]
     assert busy.connections >= 1, "the preferred MX was never tried"
     assert busy.messages == []
@@ -53,7 +53,7 @@ def test_lower_preference_is_tried_first(dns, capture, relay):
     r = relay(dns=d)
     for _ in range(3):
         r.send("user@dst.test")
-    first.wait_for(3, timeout=15)
+    r.wait_msgs(first, 3, 15)
     r.wait_queue_empty()
     assert second.messages == []
 
@@ -63,13 +63,13 @@ def test_implicit_mx_from_a_record(dns, capture, relay):
     srv = capture("127.0.0.4")
     r = relay(dns=d)
     qid = r.send("who@amx.test")
-    got = srv.wait_for(1, timeout=15)
+    got = r.wait_msgs(srv, 1, 15)
     assert got[0].rcpt_tos == ["who@amx.test"]
     r.wait_removed(qid)
 
 
-def _bounce_for(sender_mx, timeout=15):
-    got = sender_mx.wait_for(1, timeout=timeout)
+def _bounce_for(r, sender_mx, timeout=15):
+    got = r.wait_msgs(sender_mx, 1, timeout)
     assert got[0].mail_from == "", \
         "notice not sent from <>: MAIL FROM:<%s>" % got[0].mail_from
     assert got[0].rcpt_tos == [SENDER]
@@ -80,7 +80,7 @@ def test_null_mx_bounces_at_once(dns, capture, relay, sender_mx):
     d = dns(["null.test MX 0 ."] + SENDER_RECORDS)
     r = relay(dns=d, retry_min="10s", retry_max="10s")
     qid = r.send("x@null.test")
-    rep = _bounce_for(sender_mx, timeout=8)     # no retry in between
+    rep = _bounce_for(r, sender_mx, timeout=8)     # no retry in between
     rc = rep.rcpt("x@null.test")
     assert rc["action"].lower() == "failed"
     assert rc["status"] == "5.1.10"
@@ -93,7 +93,7 @@ def test_nxdomain_bounces(dns, capture, relay, sender_mx):
     d = dns(["other.test A 127.0.0.5"] + SENDER_RECORDS)
     r = relay(dns=d, retry_min="10s", retry_max="10s")
     qid = r.send("x@nowhere.test")
-    rep = _bounce_for(sender_mx, timeout=8)
+    rep = _bounce_for(r, sender_mx, timeout=8)
     rc = rep.rcpt("x@nowhere.test")
     assert rc["action"].lower() == "failed"
     assert rc["status"].startswith("5."), rc
@@ -111,7 +111,7 @@ def test_mail_loop_bounces_with_5_4_6(dns, capture, relay, sender_mx):
              for i in range(50)]
     qid = r.send("user@dst.test",
                  make_message(SENDER, ["user@dst.test"], extra=extra))
-    rep = _bounce_for(sender_mx)
+    rep = _bounce_for(r, sender_mx)
     rc = rep.rcpt("user@dst.test")
     assert rc["action"].lower() == "failed"
     assert rc["status"] == "5.4.6"
@@ -129,7 +129,7 @@ def test_49_received_is_not_a_loop(dns, capture, relay, sender_mx):
              for i in range(49)]
     qid = r.send("user@dst.test",
                  make_message(SENDER, ["user@dst.test"], extra=extra))
-    got = dst.wait_for(1, timeout=15)
+    got = r.wait_msgs(dst, 1, 15)
     n = len(re.findall(rb"(?im)^Received:", got[0].content))
     assert n == 50
     r.wait_removed(qid)

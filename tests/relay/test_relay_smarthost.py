@@ -16,7 +16,7 @@ def test_smarthost_auth_over_starttls(dns, capture, relay, mx_port):
                                 "auth_password": PASSWORD})
     msg = make_message(SENDER, ["far@elsewhere.test"])
     qid = r.send("far@elsewhere.test", msg)
-    got = sh.wait_for(1, timeout=15)
+    got = r.wait_msgs(sh, 1, 15)
     m = got[0]
     assert m.tls, "smarthost reached without TLS"
     assert m.auth_login == USER
@@ -59,8 +59,8 @@ def test_route_sends_one_domain_via_its_own_host(dns, capture, relay,
                               "auth_password": PASSWORD}])
     q1 = r.send("a@partner.test")
     q2 = r.send("b@mx.test")
-    g = gw.wait_for(1, timeout=15)
-    m = mx.wait_for(1, timeout=15)
+    g = r.wait_msgs(gw, 1, 15)
+    m = r.wait_msgs(mx, 1, 15)
     assert g[0].rcpt_tos == ["a@partner.test"] and g[0].auth_login == USER
     assert g[0].tls
     assert m[0].rcpt_tos == ["b@mx.test"] and m[0].auth_login is None
@@ -80,8 +80,8 @@ def test_route_wins_over_smarthost(dns, capture, relay, mx_port):
                        "port": mx_port, "tls": "none"}])
     r.send("x@sub.partner.test")
     r.send("y@other.test")
-    g = gw.wait_for(1, timeout=15)
-    s = sh.wait_for(1, timeout=15)
+    g = r.wait_msgs(gw, 1, 15)
+    s = r.wait_msgs(sh, 1, 15)
     r.wait_queue_empty()
     assert [m.rcpt_tos for m in g] == [["x@sub.partner.test"]]
     assert [m.rcpt_tos for m in s] == [["y@other.test"]]

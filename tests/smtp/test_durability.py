@@ -58,7 +58,11 @@ def test_sync_before_250(sluice_build, tmp_path, request, mode):
         pytest.skip("%s is not installed (Debian package strace): the "
                     "durability order cannot be observed" % STRACE)
     trace = str(tmp_path / "trace")
+    # LeakSanitizer cannot run under ptrace (ASan builds).
+    asan = os.environ.get("ASAN_OPTIONS", "")
     d = Sluiced(sluice_build, tmp_path / "d", spool_sync=mode,
+                env={"ASAN_OPTIONS": (asan + ":" if asan else "")
+                     + "detect_leaks=0"},
                 wrapper=[STRACE, "-f", "-qq", "-s", "256", "-o", trace,
                          "-e", "trace=rename,renameat,renameat2,link,linkat,"
                          "syncfs,fsync,fdatasync,sync,write,writev,"

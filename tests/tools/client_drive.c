@@ -163,6 +163,25 @@ drive_num(const char *s)
 	return v;
 }
 
+/* nmsgs copies of proto, each with its own recipients for the results. */
+static void
+drive_msgs(struct drive *d, const struct smtp_client_msg *proto,
+    char **rcpts, const char *notify)
+{
+	unsigned i, j;
+
+	d->msgs = xcalloc(d->nmsgs, sizeof(*d->msgs));
+	for (i = 0; i < d->nmsgs; i++) {
+		d->msgs[i] = *proto;
+		d->msgs[i].rcpts = xcalloc(proto->nrcpts ? proto->nrcpts : 1,
+		    sizeof(struct smtp_client_rcpt));
+		for (j = 0; j < proto->nrcpts; j++) {
+			d->msgs[i].rcpts[j].addr = rcpts[j];
+			d->msgs[i].rcpts[j].notify = notify;
+		}
+	}
+}
+
 static void
 usage(void)
 {
@@ -183,7 +202,7 @@ main(int argc, char **argv)
 	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST |
 	    AI_NUMERICSERV, .ai_socktype = SOCK_STREAM }, *ai;
 	struct drive d = { .nmsgs = 1 };
-	unsigned timeout = 30, i, j;
+	unsigned timeout = 30, i;
 	int ch, verify = 0, verbose = 0;
 	uint64_t off = 0;
 	struct stat st;
@@ -229,16 +248,7 @@ main(int argc, char **argv)
 		p.ssl_ctx = drive_ssl_ctx(cafile, verify);
 
 	proto.nrcpts = (unsigned)(argc - 3);
-	d.msgs = xcalloc(d.nmsgs, sizeof(*d.msgs));
-	for (i = 0; i < d.nmsgs; i++) {
-		d.msgs[i] = proto;
-		d.msgs[i].rcpts = xcalloc(proto.nrcpts, sizeof(struct
-		    smtp_client_rcpt));
-		for (j = 0; j < proto.nrcpts; j++) {
-			d.msgs[i].rcpts[j].addr = argv[3 + j];
-			d.msgs[i].rcpts[j].notify = notify;
-		}
-	}
+	drive_msgs(&d, &proto, argv + 3, notify);
 	if ((d.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	smtp_client_connect(d.base, ai->ai_addr, ai->ai_addrlen, &p, &cbs, &d);

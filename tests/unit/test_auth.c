@@ -10,6 +10,7 @@
 
 #include <crypt.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -194,7 +195,7 @@ test_load_schemes(void **state)
 	    "yes:%s\n"
 	    "blf:{BLF-CRYPT}%s:1000:1000::/home/blf:/bin/sh:extra\n"
 	    "sha:{SHA512-CRYPT}%s::\n"
-	    "cry:{CRYPT}%s\n"
+	    "cry:{crypt}%s\n"
 	    "bare6:%s\n"
 	    "utf8-\xc3\xa9@example.com:%s\n", y, b, s, y, s, b);
 	write_file(text);
@@ -269,6 +270,14 @@ test_load_errors(void **state)
 	free(t);
 	load_err("a:$y$\n", 1, "user a: malformed password hash");
 	load_err("a:$6$ab cd\n", 1, "malformed password hash");
+	load_err("a:$6$saltsalt\n", 1, "malformed password hash");
+	load_err("a:$6$rounds=5000$abc$def\n", 1, "malformed password hash");
+	load_err("a:$2b$05$short\n", 1, "malformed password hash");
+	load_err("a:$y$j9T$salt\n", 1, "malformed password hash");
+	t = xasprintf("a:%s\n", y);
+	t[strlen(t) - 2] = '\0';		/* checksum cut short */
+	load_err(t, 1, "malformed password hash");
+	free(t);
 	load_err("a\n", 1, "missing ':'");
 	load_err(":$6$x\n", 1, "invalid user name");
 	load_err("a b:$6$x\n", 1, "invalid user name");
@@ -386,6 +395,47 @@ test_reload(void **state)
 	wait_stat();
 	assert_int_equal(auth_check("a", "one"), 1);
 	assert_int_equal(auth_check("b", "two"), 0);
+	auth_shutdown();
+	free(text);
+	free(y);
+}
+
+static void *
+check_thread(void *arg)
+{
+	int i, *bad = arg;
+
+	for (i = 0; i < 6; i++) {
+		if (auth_check("a", "one") != 1 || auth_check("a", "x") != 0)
+			(*bad)++;
+		usleep(250 * 1000);
+	}
+	return NULL;
+}
+
+/* Workers keep verifying while the table is swapped under them. */
+static void
+test_threads(void **state)
+{
+	char *y = make_hash("$y$", "one"), *text, err[512];
+	pthread_t t[4];
+	int bad[4] = { 0 }, i;
+
+	(void)state;
+	text = xasprintf("a:%s\n", y);
+	write_file(text);
+	init_ok();
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, check_thread,
+		    &bad[i]), 0);
+	assert_int_equal(auth_file_set(test_path, "b", "two", 0, err,
+	    sizeof(err)), 0);
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(bad[i], 0);
+	}
+	wait_stat();
+	assert_int_equal(auth_check("b", "two"), 1);
 	auth_shutdown();
 	free(text);
 	free(y);
@@ -518,18 +568,18 @@ test_plain(void **state)
 static void
 test_file_roundtrip(void **state)
 {
-	static const char head[] =
-	    "# SMTP AUTH users\n"
-	    "\n"
-	    "bob:{SHA512-CRYPT}$6$saltsalt$abc:1000:1000:Bob::/bin/false\n"
-	    "#carol:$6$commented$out\n";
-	char *y = make_hash("$6$", "bobpw"), *text, *got, *want, err[512];
-	char *p, *q;
+	char *y = make_hash("$6$", "bobpw"), *head, *text, *got, *want;
+	char err[512], *p, *q;
 	struct stat st;
 	FILE *mem;
 	size_t len;
 
 	(void)state;
+	head = xasprintf(
+	    "# SMTP AUTH users\n"
+	    "\n"
+	    "bob:{SHA512-CRYPT}%s:1000:1000:Bob::/bin/false\n"
+	    "#carol:$6$commented$out\n", y);
 	/* Other lines stay as they are, comments included. */
 	text = xasprintf("%sdave:%s:1:2:Dave\n", head, y);
 	write_file(text);
@@ -579,6 +629,7 @@ test_file_roundtrip(void **state)
 	free(want);
 	free(got);
 	free(text);
+	free(head);
 	free(y);
 }
 
@@ -656,6 +707,7 @@ main(void)
 		cmocka_unit_test(test_load_nul_and_mode),
 		cmocka_unit_test(test_check_unknown),
 		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_file_roundtrip),

@@ -2,7 +2,13 @@
  * test_config.c -- unit tests for config.c: defaults, every value type,
  * bounds at and one past each limit, and the exact "FILE:LINE: ..."
  * error strings.  Writes its config files to a fresh temp directory.
+ * A struct config is 2.4 MB (users[]): tests that hold two keep them
+ * static, so as not to crowd the stack.
  */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -45,7 +51,7 @@ load_text(struct config *cfg, const char *text)
 static void
 expect_error(const char *text, unsigned line, const char *msg)
 {
-	struct config cfg;
+	static struct config cfg;
 	char want[CONFIG_ERR_MAX];
 
 	snprintf(want, sizeof(want), "%s:%u: %s", conf_path, line, msg);
@@ -114,13 +120,44 @@ test_defaults(void **state)
 	assert_int_equal(cfg.delay_warning, 4 * 3600);
 	assert_int_equal(cfg.max_received, 50);
 	assert_int_equal(cfg.bounce_return_max, 1024 * 1024);
+
+	assert_int_equal(cfg.listeners[0].auth_cleartext, 0);
+	assert_string_equal(cfg.user, "sluice");
+	assert_string_equal(cfg.group, "");
+	assert_int_equal(cfg.ntls_certificates, 0);
+	assert_string_equal(cfg.tls_ciphers, "ECDHE+AESGCM:ECDHE+CHACHA20");
+	assert_int_equal(cfg.tls_request_client_cert, 0);
+	assert_string_equal(cfg.passwd_file, "");
+	assert_int_equal(cfg.auth_fail_delay, 2);
+	assert_int_equal(cfg.auth_fail_max, 5);
+	assert_int_equal(cfg.auth_fail_window, 600);
+	assert_int_equal(cfg.auth_ban_time, 3600);
+	assert_int_equal(cfg.nrelay_networks, 2);
+	assert_string_equal(cfg.relay_networks[0].cidr, "127.0.0.0/8");
+	assert_int_equal(cfg.relay_networks[0].family, AF_INET);
+	assert_int_equal(cfg.relay_networks[0].prefix, 8);
+	assert_memory_equal(cfg.relay_networks[0].addr,
+	    "\x7f\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+	assert_string_equal(cfg.relay_networks[1].cidr, "::1/128");
+	assert_int_equal(cfg.relay_networks[1].family, AF_INET6);
+	assert_int_equal(cfg.relay_networks[1].prefix, 128);
+	assert_memory_equal(cfg.relay_networks[1].addr,
+	    "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16);
+	assert_int_equal(cfg.nusers, 0);
+	assert_int_equal(cfg.max_msgs_per_hour, 0);
+	assert_int_equal(cfg.max_msgs_per_day, 0);
+	assert_int_equal(cfg.max_rcpts_per_msg, 0);
+	assert_int_equal(cfg.max_sessions_per_ip, 50);
+	assert_int_equal(cfg.max_connect_rate, 120);
+	assert_int_equal(cfg.soft_error_limit, 10);
+	assert_int_equal(cfg.error_delay, 1);
 }
 
 /* An empty file gives the defaults, plus the file name. */
 static void
 test_empty_file(void **state)
 {
-	struct config cfg, def;
+	static struct config cfg, def;
 
 	(void)state;
 	expect_ok(&cfg, "# nothing\n");
@@ -278,6 +315,12 @@ static const struct uint_case uint_cases[] = {
 	UC(outbound_concurrency, 1, 10000, ""),
 	UC(max_messages_per_connection, 1, 100000, ""),
 	UC(max_received, 1, 1000, ""),
+	UC(auth_fail_max, 0, 1000, ""),
+	UC(max_msgs_per_hour, 0, 10000000, ""),
+	UC(max_msgs_per_day, 0, 10000000, ""),
+	UC(max_rcpts_per_msg, 0, 10000000, ""),
+	UC(max_sessions_per_ip, 0, 100000, ""),
+	UC(max_connect_rate, 0, 100000, ""),
 };
 
 /* Each unsigned key at min and max, then one below and one above. */
@@ -478,6 +521,10 @@ static const struct dur_case dur_cases[] = {
 	DC(retry_min, 1, 86400, "1s", "1d", ""),
 	DC(queue_lifetime, 1, 8640000, "1s", "100d", ""),
 	DC(delay_warning, 0, 8640000, "0", "100d", ""),
+	DC(auth_fail_delay, 0, 60, "0", "1m", ""),
+	DC(auth_fail_window, 1, 86400, "1s", "1d", ""),
+	DC(auth_ban_time, 1, 2592000, "1s", "30d", ""),
+	DC(error_delay, 0, 60, "0", "1m", ""),
 };
 
 /* The outbound durations at their bounds, and one past each. */
@@ -937,7 +984,7 @@ test_file_errors(void **state)
 static void
 test_failed_load_keeps_config(void **state)
 {
-	struct config cfg, copy;
+	static struct config cfg, copy;
 
 	(void)state;
 	expect_ok(&cfg, full_conf);
@@ -970,7 +1017,7 @@ dump_and_load(const struct config *cfg, const char *path,
 static void
 test_dump_round_trip(void **state)
 {
-	struct config cfg, again;
+	static struct config cfg, again;
 	char path[256];
 
 	(void)state;
@@ -1027,6 +1074,538 @@ test_dump_secret(void **state)
 	assert_non_null(strstr(text, "routes = ();\n"));
 	assert_non_null(strstr(text, "outbound_ipv6 = true;\n"));
 	free(text);
+}
+
+/* A file in tmpdir with mode; its path in path. */
+static void
+write_mode(char *path, size_t len, const char *name, mode_t mode)
+{
+	snprintf(path, len, "%s/%s", tmpdir, name);
+	write_file(path, "-----BEGIN X-----\n");
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void
+test_auth_cleartext(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok(&cfg, "listeners = (\n"
+	    "  { address = \"127.0.0.1:25\"; },\n"
+	    "  { address = \"127.0.0.1:587\"; role = \"submission\";\n"
+	    "    auth_cleartext = true; } );\n");
+	assert_int_equal(cfg.listeners[0].auth_cleartext, 0);
+	assert_int_equal(cfg.listeners[1].auth_cleartext, 1);
+	expect_error("listeners = (\n  { address = \"127.0.0.1:25\";\n"
+	    "    auth_cleartext = \"yes\"; } );\n", 3,
+	    "listeners[0].auth_cleartext: expected true or false");
+}
+
+#define NOT_UNIX "not a user or group name ([a-z_] then [a-z0-9_-])"
+
+static void
+test_user_group(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok(&cfg, "user = \"_sluice-2\";\ngroup = \"mail\";\n");
+	assert_string_equal(cfg.user, "_sluice-2");
+	assert_string_equal(cfg.group, "mail");
+	expect_ok(&cfg, "user = \"abcdefghijklmnopqrstuvwxyz012345\";\n"
+	    "group = \"\";\n");
+	assert_string_equal(cfg.group, "");
+	expect_error("user = \"abcdefghijklmnopqrstuvwxyz0123456\";\n", 1,
+	    "user: longer than 32 characters");
+	expect_error("\nuser = \"\";\n", 2, "user: must not be empty");
+	expect_error("user = \"Sluice\";\n", 1, "user: " NOT_UNIX);
+	expect_error("user = \"1sluice\";\n", 1, "user: " NOT_UNIX);
+	expect_error("user = \"-sluice\";\n", 1, "user: " NOT_UNIX);
+	expect_error("group = \"mail group\";\n", 1, "group: " NOT_UNIX);
+	expect_error("group = \"mail:x\";\n", 1, "group: " NOT_UNIX);
+	expect_error("user = 0;\n", 1, "user: expected a string");
+}
+
+static void
+test_tls_certificates(void **state)
+{
+	struct config cfg;
+	char cert[256], key[256], key2[256], text[2048], msg[512];
+	size_t len;
+	int i;
+
+	(void)state;
+	write_mode(cert, sizeof(cert), "chain.pem", 0644);
+	write_mode(key, sizeof(key), "key.pem", 0600);
+	write_mode(key2, sizeof(key2), "key2.pem", 0400);
+	snprintf(text, sizeof(text), "tls_certificates = (\n"
+	    "  { cert = \"%s\"; key = \"%s\"; },\n"
+	    "  { key = \"%s\"; cert = \"%s\"; } );\n"
+	    "tls_ciphers = \"HIGH:!aNULL\";\n"
+	    "tls_request_client_cert = true;\n", cert, key, key2, cert);
+	expect_ok(&cfg, text);
+	assert_int_equal(cfg.ntls_certificates, 2);
+	assert_string_equal(cfg.tls_certificates[0].cert, cert);
+	assert_string_equal(cfg.tls_certificates[0].key, key);
+	assert_string_equal(cfg.tls_certificates[1].key, key2);
+	assert_string_equal(cfg.tls_ciphers, "HIGH:!aNULL");
+	assert_int_equal(cfg.tls_request_client_cert, 1);
+	expect_ok(&cfg, "tls_certificates = ();\n");
+	assert_int_equal(cfg.ntls_certificates, 0);
+
+	/* A key the group or others can read is refused (STYLE 7). */
+	assert_int_equal(chmod(key, 0640), 0);
+	snprintf(text, sizeof(text), "tls_certificates = (\n"
+	    "  { cert = \"%s\";\n    key = \"%s\"; } );\n", cert, key);
+	snprintf(msg, sizeof(msg), "tls_certificates[0].key: %s: mode 0640 "
+	    "lets group or others read it (chmod 600)", key);
+	expect_error(text, 3, msg);
+	assert_int_equal(chmod(key, 0604), 0);
+	snprintf(msg, sizeof(msg), "tls_certificates[0].key: %s: mode 0604 "
+	    "lets group or others read it (chmod 600)", key);
+	expect_error(text, 3, msg);
+	assert_int_equal(chmod(key, 0600), 0);
+
+	snprintf(text, sizeof(text), "tls_certificates = (\n"
+	    "  { cert = \"/nonexistent/chain.pem\"; key = \"%s\"; } );\n",
+	    key);
+	expect_error(text, 2, "tls_certificates[0].cert: "
+	    "/nonexistent/chain.pem: No such file or directory");
+	snprintf(text, sizeof(text), "tls_certificates = (\n"
+	    "  { cert = \"%s\"; }\n);\n", cert);
+	expect_error(text, 2, "tls_certificates[0]: key is required");
+	snprintf(text, sizeof(text), "tls_certificates = (\n"
+	    "  { cert = \"%s\"; key = \"\"; }\n);\n", cert);
+	expect_error(text, 2, "tls_certificates[0].key: must not be empty");
+	snprintf(text, sizeof(text), "tls_certificates = (\n"
+	    "  { cert = \"%s\"; key = \"%s\"; chain = \"x\"; }\n);\n", cert,
+	    key);
+	expect_error(text, 2, "tls_certificates[0]: unknown key 'chain'");
+	expect_error("tls_certificates = { cert = \"a\"; key = \"b\"; };\n", 1,
+	    "tls_certificates: expected a list of groups ( { cert = "
+	    "\"/path/chain.pem\"; key = \"/path/key.pem\"; }, ... )");
+	expect_error("tls_ciphers = \"\";\n", 1,
+	    "tls_ciphers: must not be empty");
+	expect_error("tls_request_client_cert = 1;\n", 1,
+	    "tls_request_client_cert: expected true or false");
+
+	len = strlcpy(text, "tls_certificates = (\n", sizeof(text));
+	for (i = 0; i <= CONFIG_CERTS_MAX; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+		    "{ cert = \"%s\"; key = \"%s\"; }%s\n", cert, key,
+		    i < CONFIG_CERTS_MAX ? "," : " );");
+	assert_true(len < sizeof(text));
+	expect_error(text, 1, "tls_certificates: 17 tls_certificates, at "
+	    "most 16 are allowed");
+	unlink(cert);
+	unlink(key);
+	unlink(key2);
+}
+
+static void
+test_passwd_file(void **state)
+{
+	struct config cfg;
+	char path[256], text[512], msg[512];
+
+	(void)state;
+	expect_ok(&cfg, "passwd_file = \"\";\n");
+	assert_string_equal(cfg.passwd_file, "");
+	/* sluicectl writes it 0640, for the daemon's group. */
+	write_mode(path, sizeof(path), "passwd", 0640);
+	snprintf(text, sizeof(text), "\npasswd_file = \"%s\";\n", path);
+	expect_ok(&cfg, text);
+	assert_string_equal(cfg.passwd_file, path);
+	assert_int_equal(chmod(path, 0644), 0);
+	snprintf(msg, sizeof(msg), "passwd_file: %s: mode 0644 lets others "
+	    "read it (chmod o-rwx)", path);
+	expect_error(text, 2, msg);
+	unlink(path);
+	snprintf(msg, sizeof(msg), "passwd_file: %s: No such file or "
+	    "directory", path);
+	expect_error(text, 2, msg);
+	expect_error("passwd_file = \"a\\nb\";\n", 1,
+	    "passwd_file: contains a control character");
+}
+
+static void
+test_relay_networks(void **state)
+{
+	static const unsigned char v6[16] = { 0x20, 0x01, 0x0d, 0xb8 };
+	static const unsigned char host[16] = { 192, 0, 2, 7 };
+	struct config cfg;
+
+	(void)state;
+	expect_ok(&cfg, "relay_networks = [ \"10.0.0.0/8\", \"192.0.2.7\",\n"
+	    "  \"2001:DB8::/32\", \"::/0\", \"0.0.0.0/0\", \"fe80::1\",\n"
+	    "  \"172.16.0.0/12\", \"192.0.2.128/25\" ];\n");
+	assert_int_equal(cfg.nrelay_networks, 8);
+	assert_string_equal(cfg.relay_networks[0].cidr, "10.0.0.0/8");
+	assert_int_equal(cfg.relay_networks[0].family, AF_INET);
+	assert_int_equal(cfg.relay_networks[0].prefix, 8);
+	assert_int_equal(cfg.relay_networks[0].addr[0], 10);
+	assert_int_equal(cfg.relay_networks[1].prefix, 32);
+	assert_memory_equal(cfg.relay_networks[1].addr, host, 16);
+	assert_string_equal(cfg.relay_networks[2].cidr, "2001:DB8::/32");
+	assert_int_equal(cfg.relay_networks[2].family, AF_INET6);
+	assert_int_equal(cfg.relay_networks[2].prefix, 32);
+	assert_memory_equal(cfg.relay_networks[2].addr, v6, 16);
+	assert_int_equal(cfg.relay_networks[3].prefix, 0);
+	assert_int_equal(cfg.relay_networks[3].family, AF_INET6);
+	assert_int_equal(cfg.relay_networks[4].prefix, 0);
+	assert_int_equal(cfg.relay_networks[4].family, AF_INET);
+	assert_int_equal(cfg.relay_networks[5].prefix, 128);
+	assert_int_equal(cfg.relay_networks[6].addr[1], 16);
+	assert_int_equal(cfg.relay_networks[7].addr[3], 128);
+	assert_int_equal(cfg.relay_networks[7].prefix, 25);
+	expect_ok(&cfg, "relay_networks = [];\n");
+	assert_int_equal(cfg.nrelay_networks, 0);
+	expect_ok(&cfg, "relay_networks = ( \"::1\" );\n");
+	assert_int_equal(cfg.nrelay_networks, 1);
+}
+
+static void
+test_relay_network_errors(void **state)
+{
+	char *text;
+	size_t len, cap = (CONFIG_NETWORKS_MAX + 2) * 32;
+	int i;
+
+	(void)state;
+	expect_error("relay_networks = [\n  \"10.0.0.0/8\",\n"
+	    "  \"10.0.0.1/8\" ];\n", 3, "relay_networks[1]: 10.0.0.1/8: host "
+	    "bits set (the network is 10.0.0.0/8)");
+	expect_error("relay_networks = [ \"192.0.2.129/25\" ];\n", 1,
+	    "relay_networks[0]: 192.0.2.129/25: host bits set (the network "
+	    "is 192.0.2.128/25)");
+	expect_error("\nrelay_networks = [ \"2001:db8::1/32\" ];\n", 2,
+	    "relay_networks[0]: 2001:db8::1/32: host bits set (the network "
+	    "is 2001:db8::/32)");
+	expect_error("relay_networks = [ \"10.0.0.0/0\" ];\n", 1,
+	    "relay_networks[0]: 10.0.0.0/0: host bits set (the network is "
+	    "0.0.0.0/0)");
+	expect_error("relay_networks = [ \"10.0.0.0/33\" ];\n", 1,
+	    "relay_networks[0]: 10.0.0.0/33: the prefix of an IPv4 network "
+	    "is 0 to 32");
+	expect_error("relay_networks = [ \"::/129\" ];\n", 1,
+	    "relay_networks[0]: ::/129: the prefix of an IPv6 network is 0 "
+	    "to 128");
+	expect_error("relay_networks = [ \"10.0.0.0/\" ];\n", 1,
+	    "relay_networks[0]: 10.0.0.0/: the prefix of an IPv4 network is "
+	    "0 to 32");
+	expect_error("relay_networks = [ \"10.0.0.0/8/8\" ];\n", 1,
+	    "relay_networks[0]: 10.0.0.0/8/8: the prefix of an IPv4 network "
+	    "is 0 to 32");
+	expect_error("relay_networks = [ \"10.0.0.0/-8\" ];\n", 1,
+	    "relay_networks[0]: 10.0.0.0/-8: the prefix of an IPv4 network "
+	    "is 0 to 32");
+#define NOT_NET ": not a numeric network, e.g. \"192.0.2.0/24\", " \
+	"\"2001:db8::/32\" or an IP"
+	expect_error("relay_networks = [ \"localhost\" ];\n", 1,
+	    "relay_networks[0]: localhost" NOT_NET);
+	expect_error("relay_networks = [ \"10.0.0/8\" ];\n", 1,
+	    "relay_networks[0]: 10.0.0/8" NOT_NET);
+	expect_error("relay_networks = [ \"[::1]/128\" ];\n", 1,
+	    "relay_networks[0]: [::1]/128" NOT_NET);
+	expect_error("relay_networks = [ \"/8\" ];\n", 1,
+	    "relay_networks[0]: /8" NOT_NET);
+	expect_error("relay_networks = [ \"ffff:ffff:ffff:ffff:ffff:ffff:"
+	    "255.255.255.255x/128\" ];\n", 1, "relay_networks[0]: "
+	    "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255x/128" NOT_NET);
+	expect_error("relay_networks = [ \"\" ];\n", 1,
+	    "relay_networks[0]: must not be empty");
+	expect_error("relay_networks = [ \"0000:0000:0000:0000:0000:0000:"
+	    "0000:0000/000000000000000000000000000000128\" ];\n", 1,
+	    "relay_networks[0]: longer than 63 characters");
+	expect_error("relay_networks = [ 10 ];\n", 1,
+	    "relay_networks[0]: expected a string");
+	expect_error("relay_networks = \"10.0.0.0/8\";\n", 1,
+	    "relay_networks: expected a list of strings [ \"...\", ... ]");
+	/* Duplicates: as written, then as parsed. */
+	expect_error("relay_networks = [ \"10.0.0.0/8\",\n"
+	    "  \"10.0.0.0/8\" ];\n", 2, "relay_networks[1]: 10.0.0.0/8 is "
+	    "already listed as relay_networks[0]");
+	expect_error("relay_networks = [ \"10.0.0.0/8\", \"::1\",\n"
+	    "  \"10.0.0.0/08\" ];\n", 2, "relay_networks[2]: 10.0.0.0/08 is "
+	    "the same network as relay_networks[0] (10.0.0.0/8)");
+	expect_error("relay_networks = [ \"::1\",\n  \"0:0::1/128\" ];\n", 2,
+	    "relay_networks[1]: 0:0::1/128 is the same network as "
+	    "relay_networks[0] (::1)");
+	text = malloc(cap);
+	assert_non_null(text);
+	len = strlcpy(text, "relay_networks = [\n", cap);
+	for (i = 0; i <= CONFIG_NETWORKS_MAX; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		    "\"10.%d.0.0/16\"%s\n", i,
+		    i < CONFIG_NETWORKS_MAX ? "," : " ];");
+	expect_error(text, 1, "relay_networks: 65 relay_networks, at most 64 "
+	    "are allowed");
+	free(text);
+}
+
+static void
+test_users(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok(&cfg, "users = (\n"
+	    "  { name = \"alice@example.org\";\n"
+	    "    senders = [ \"Alice@Example.ORG\", \"@EXAMPLE.net\" ];\n"
+	    "    allow_null_sender = true;\n"
+	    "    max_msgs_per_hour = 100; max_msgs_per_day = 1000;\n"
+	    "    max_rcpts_per_msg = 50; },\n"
+	    "  { name = \"Bob\"; senders = []; }\n"
+	    ");\n");
+	assert_int_equal(cfg.nusers, 2);
+	assert_string_equal(cfg.users[0].name, "alice@example.org");
+	assert_int_equal(cfg.users[0].nsenders, 2);
+	/* The domain is lowercased, the local part kept (RFC 5321 2.4). */
+	assert_string_equal(cfg.users[0].senders[0], "Alice@example.org");
+	assert_string_equal(cfg.users[0].senders[1], "@example.net");
+	assert_int_equal(cfg.users[0].allow_null_sender, 1);
+	assert_int_equal(cfg.users[0].max_msgs_per_hour, 100);
+	assert_int_equal(cfg.users[0].max_msgs_per_day, 1000);
+	assert_int_equal(cfg.users[0].max_rcpts_per_msg, 50);
+	assert_string_equal(cfg.users[1].name, "Bob");
+	assert_int_equal(cfg.users[1].nsenders, 0);
+	assert_int_equal(cfg.users[1].allow_null_sender, 0);
+	assert_int_equal(cfg.users[1].max_msgs_per_hour, 0);
+	assert_int_equal(cfg.users[1].max_msgs_per_day, 0);
+	assert_int_equal(cfg.users[1].max_rcpts_per_msg, 0);
+	/* Names compare exactly, as AUTH does. */
+	expect_ok(&cfg, "users = ( { name = \"a\"; }, { name = \"A\"; } );\n");
+	assert_int_equal(cfg.nusers, 2);
+	expect_ok(&cfg, "max_msgs_per_hour = 10000000;\n"
+	    "users = ( { name = \"a\"; max_msgs_per_day = 10000000; } );\n");
+	assert_int_equal(cfg.users[0].max_msgs_per_day, 10000000);
+}
+
+#define NOT_SENDER "expected \"local@domain\" or \"@domain\""
+#define BAD_CHAR "contains a space, a control character, '<' or '>'"
+
+static void
+test_user_errors(void **state)
+{
+	char *text, local[80];
+	size_t len, cap = (CONFIG_USERS_MAX + 2) * 32;
+	int i;
+
+	(void)state;
+	expect_error("users = (\n  { senders = [ \"@a.example\" ]; }\n);\n", 2,
+	    "users[0]: name is required");
+	expect_error("users = ( { name = \"\"; } );\n", 1,
+	    "users[0].name: must not be empty");
+	expect_error("users = ( { name = \"al ice\"; } );\n", 1,
+	    "users[0].name: contains a space, a control character or ':'");
+	expect_error("users = ( { name = \"a:b\"; } );\n", 1,
+	    "users[0].name: contains a space, a control character or ':'");
+	expect_error("users = ( { name = \"a\"; },\n  { name = \"b\"; },\n"
+	    "  { max_msgs_per_day = 1;\n    name = \"a\"; } );\n", 4,
+	    "users[2].name: a is already listed as users[0]");
+	expect_error("users = ( { name = \"a\";\n"
+	    "  senders = [ \"a.example\" ]; } );\n", 2,
+	    "users[0].senders[0]: " NOT_SENDER);
+	expect_error("users = ( { name = \"a\";\n"
+	    "  senders = [ \"@a.example\", \"a@@a.example\" ]; } );\n", 2,
+	    "users[0].senders[1]: " NOT_SENDER);
+	expect_error("users = ( { name = \"a\";\n"
+	    "  senders = [ \"a b@a.example\" ]; } );\n", 2,
+	    "users[0].senders[0]: " BAD_CHAR);
+	expect_error("users = ( { name = \"a\";\n"
+	    "  senders = [ \"<a@a.example>\" ]; } );\n", 2,
+	    "users[0].senders[0]: " BAD_CHAR);
+	expect_error("users = ( { name = \"a\";\n"
+	    "  senders = [ \"a@\" ]; } );\n", 2,
+	    "users[0].senders[0]: the part after '@' is not a domain name");
+	expect_error("users = ( { name = \"a\";\n"
+	    "  senders = [ \"a@b_c.example\" ]; } );\n", 2,
+	    "users[0].senders[0]: the part after '@' is not a domain name");
+	expect_error("users = ( { name = \"a\";\n"
+	    "  senders = [ \"\" ]; } );\n", 2,
+	    "users[0].senders[0]: must not be empty");
+	memset(local, 'x', 65);
+	local[65] = '\0';
+	text = malloc(cap);
+	assert_non_null(text);
+	snprintf(text, cap, "users = ( { name = \"a\";\n"
+	    "  senders = [ \"%s@a.example\" ]; } );\n", local);
+	expect_error(text, 2, "users[0].senders[0]: local part longer than "
+	    "64 characters (RFC 5321 4.5.3.1.1)");
+	/* Compared once the domain is lowercased. */
+	expect_error("users = ( { name = \"a\";\n"
+	    "  senders = [ \"a@B.example\",\n    \"a@b.EXAMPLE\" ]; } );\n", 3,
+	    "users[0].senders[1]: a@b.example is already listed as "
+	    "senders[0]");
+	expect_error("users = ( { name = \"a\"; },\n { name = \"b\";\n"
+	    "  senders = \"@a.example\"; } );\n", 3, "users[1].senders: "
+	    "expected a list of strings [ \"...\", ... ]");
+	expect_error("users = ( { name = \"a\";\n"
+	    "  max_msgs_per_hour = 10000001; } );\n", 2,
+	    "users[0].max_msgs_per_hour: 10000001 is above the maximum "
+	    "10000000");
+	expect_error("users = ( { name = \"a\";\n"
+	    "  allow_null_sender = 1; } );\n", 2,
+	    "users[0].allow_null_sender: expected true or false");
+	expect_error("users = ( { name = \"a\";\n"
+	    "  password = \"x\"; } );\n", 2,
+	    "users[0]: unknown key 'password'");
+	expect_error("users = { name = \"a\"; };\n", 1,
+	    "users: expected a list of groups ( { name = "
+	    "\"alice@example.org\"; senders = [ \"@example.org\" ]; }, ... )");
+	/* At most CONFIG_SENDERS_MAX senders, CONFIG_USERS_MAX users. */
+	len = strlcpy(text, "users = ( { name = \"a\"; senders = [\n", cap);
+	for (i = 0; i <= CONFIG_SENDERS_MAX; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		    "\"@d%d.example\"%s\n", i,
+		    i < CONFIG_SENDERS_MAX ? "," : " ]; } );");
+	expect_error(text, 1, "users[0].senders: 33 senders, at most 32 are "
+	    "allowed");
+	len = strlcpy(text, "users = (\n", cap);
+	for (i = 0; i <= CONFIG_USERS_MAX; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		    "{ name = \"u%d\"; }%s\n", i,
+		    i < CONFIG_USERS_MAX ? "," : " );");
+	expect_error(text, 1, "users: 257 users, at most 256 are allowed");
+	free(text);
+}
+
+/* soft_error_limit <= max_errors, reported on soft_error_limit's line. */
+static void
+test_soft_error_limit(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok(&cfg, "max_errors = 30;\nsoft_error_limit = 30;\n"
+	    "error_delay = \"1m\";\n");
+	assert_int_equal(cfg.soft_error_limit, 30);
+	assert_int_equal(cfg.error_delay, 60);
+	expect_ok(&cfg, "soft_error_limit = 0;\nmax_errors = 1;\n");
+	assert_int_equal(cfg.soft_error_limit, 0);
+	/* Unset, it follows max_errors down rather than fail. */
+	expect_ok(&cfg, "max_errors = 5;\n");
+	assert_int_equal(cfg.soft_error_limit, 5);
+	expect_ok(&cfg, "max_errors = 500;\n");
+	assert_int_equal(cfg.soft_error_limit, 10);
+	expect_error("max_errors = 5;\n\nsoft_error_limit = 6;\n", 3,
+	    "soft_error_limit: 6 is above max_errors (5)");
+	expect_error("soft_error_limit = 6;\n\nmax_errors = 5;\n", 1,
+	    "soft_error_limit: 6 is above max_errors (5)");
+	expect_error("\nsoft_error_limit = 21;\n", 2,
+	    "soft_error_limit: 21 is above max_errors (20)");
+	expect_error("max_errors = 1000;\nsoft_error_limit = 1001;\n", 2,
+	    "soft_error_limit: 1001 is above the maximum 1000");
+}
+
+static const char security_conf[] =
+    "listeners = (\n"
+    "  { address = \"127.0.0.1:25\"; },\n"
+    "  { address = \"127.0.0.1:587\"; role = \"submission\";\n"
+    "    auth_cleartext = true; } );\n"
+    "user = \"mail\";\n"
+    "group = \"mail\";\n"
+    "tls_certificates = ( { cert = \"%s\"; key = \"%s\"; } );\n"
+    "tls_ciphers = \"HIGH:!aNULL:!\\\"odd\\\\\";\n"
+    "tls_request_client_cert = true;\n"
+    "passwd_file = \"%s\";\n"
+    "auth_fail_delay = 0;\n"
+    "auth_fail_max = 0;\n"
+    "auth_fail_window = \"1d\";\n"
+    "auth_ban_time = \"30d\";\n"
+    "relay_networks = [ \"192.0.2.0/24\", \"2001:db8::/32\", \"::1\" ];\n"
+    "users = (\n"
+    "  { name = \"alice@example.org\";\n"
+    "    senders = [ \"alice@example.org\", \"@Example.NET\" ];\n"
+    "    allow_null_sender = true; max_msgs_per_hour = 7; },\n"
+    "  { name = \"bob\"; max_rcpts_per_msg = 3; }\n"
+    ");\n"
+    "smarthost = { host = \"relay.example\";\n"
+    "  auth_user = \"u\"; auth_password = \"hunter2-secret\"; };\n"
+    "max_msgs_per_hour = 100;\n"
+    "max_msgs_per_day = 1000;\n"
+    "max_rcpts_per_msg = 20;\n"
+    "max_sessions_per_ip = 0;\n"
+    "max_connect_rate = 0;\n"
+    "soft_error_limit = 3;\n"
+    "error_delay = 5;\n";
+
+/* Every security key set; the dump loads back to the same, but for the
+ * masked password, and shows no secret. */
+static void
+test_security_dump(void **state)
+{
+	static struct config cfg, again;
+	char cert[256], key[256], pw[256], path[256], text[4096];
+	char *out = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	(void)state;
+	write_mode(cert, sizeof(cert), "chain.pem", 0644);
+	write_mode(key, sizeof(key), "key.pem", 0600);
+	write_mode(pw, sizeof(pw), "passwd", 0640);
+	snprintf(path, sizeof(path), "%s/dump.conf", tmpdir);
+	snprintf(text, sizeof(text), security_conf, cert, key, pw);
+	expect_ok(&cfg, text);
+	assert_int_equal(cfg.listeners[1].auth_cleartext, 1);
+	assert_string_equal(cfg.user, "mail");
+	assert_string_equal(cfg.tls_ciphers, "HIGH:!aNULL:!\"odd\\");
+	assert_int_equal(cfg.auth_fail_window, 86400);
+	assert_int_equal(cfg.auth_ban_time, 30 * 86400);
+	assert_int_equal(cfg.nrelay_networks, 3);
+	assert_int_equal(cfg.relay_networks[2].prefix, 128);
+	assert_string_equal(cfg.users[0].senders[1], "@example.net");
+	assert_int_equal(cfg.users[1].max_rcpts_per_msg, 3);
+	assert_int_equal(cfg.max_sessions_per_ip, 0);
+	assert_int_equal(cfg.soft_error_limit, 3);
+	assert_int_equal(cfg.error_delay, 5);
+
+	dump_and_load(&cfg, path, &again);
+	assert_string_equal(again.smarthost.auth_password, "********");
+	memcpy(again.smarthost.auth_password, cfg.smarthost.auth_password,
+	    sizeof(again.smarthost.auth_password));
+	assert_memory_equal(&cfg, &again, sizeof(cfg));
+
+	fp = open_memstream(&out, &len);
+	assert_non_null(fp);
+	config_dump(&cfg, fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_null(strstr(out, "hunter2"));
+	assert_non_null(strstr(out, "\tauth_password = \"********\";\n"));
+	assert_non_null(strstr(out, "\t\tauth_cleartext = true;\n"));
+	assert_non_null(strstr(out, "users = (\n\t{\n"
+	    "\t\tname = \"alice@example.org\";\n\t\tsenders = [\n"
+	    "\t\t\t\"alice@example.org\",\n\t\t\t\"@example.net\"\n"
+	    "\t\t];\n\t\tallow_null_sender = true;\n"));
+	assert_non_null(strstr(out, "\t\tname = \"bob\";\n"
+	    "\t\tsenders = [];\n"));
+	assert_non_null(strstr(out, "relay_networks = [\n"
+	    "\t\"192.0.2.0/24\",\n\t\"2001:db8::/32\",\n\t\"::1\"\n];\n"));
+	free(out);
+	out = NULL;
+
+	/* The defaults dump and load back too. */
+	config_defaults(&cfg);
+	fp = open_memstream(&out, &len);
+	assert_non_null(fp);
+	config_dump(&cfg, fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_non_null(strstr(out, "\nuser = \"sluice\";\n"));
+	assert_non_null(strstr(out, "\ntls_certificates = ();\n"));
+	assert_non_null(strstr(out, "\nusers = ();\n"));
+	assert_non_null(strstr(out, "\nrelay_networks = [\n"
+	    "\t\"127.0.0.0/8\",\n\t\"::1/128\"\n];\n"));
+	assert_non_null(strstr(out, "\nauth_fail_window = \"10m\";\n"));
+	free(out);
+	expect_ok(&cfg, "relay_networks = [];\n");
+	dump_and_load(&cfg, path, &again);
+	assert_memory_equal(&cfg, &again, sizeof(cfg));
+	unlink(path);
+	unlink(cert);
+	unlink(key);
+	unlink(pw);
 }
 
 /* The bundled file, when run from the top of the tree as `make unit` does. */
@@ -1098,6 +1677,16 @@ main(void)
 		cmocka_unit_test(test_failed_load_keeps_config),
 		cmocka_unit_test(test_dump_round_trip),
 		cmocka_unit_test(test_dump_secret),
+		cmocka_unit_test(test_auth_cleartext),
+		cmocka_unit_test(test_user_group),
+		cmocka_unit_test(test_tls_certificates),
+		cmocka_unit_test(test_passwd_file),
+		cmocka_unit_test(test_relay_networks),
+		cmocka_unit_test(test_relay_network_errors),
+		cmocka_unit_test(test_users),
+		cmocka_unit_test(test_user_errors),
+		cmocka_unit_test(test_soft_error_limit),
+		cmocka_unit_test(test_security_dump),
 		cmocka_unit_test(test_bundled_config),
 	};
 

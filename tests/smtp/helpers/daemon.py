@@ -84,7 +84,7 @@ class Sluiced:
     and log under workdir.  Keyword overrides replace DEFAULTS; a value
     of None leaves the key out."""
 
-    def __init__(self, build, workdir, wrapper=None, **overrides):
+    def __init__(self, build, workdir, wrapper=None, env=None, **overrides):
         self.build = build
         self.binary = os.path.join(build, "sluiced")
         self.ctl_binary = os.path.join(build, "sluicectl")
@@ -103,6 +103,8 @@ class Sluiced:
         self.log_paths = []
         self.expect_death = False
         self.wrapper = list(wrapper or [])     # e.g. ["strace", "-f", ...]
+        self.env = dict(os.environ)
+        self.env.update(env or {})
         self.write_config()
 
     # -- config
@@ -173,7 +175,7 @@ class Sluiced:
             self.proc = subprocess.Popen(
                 self.wrapper + [self.binary, "-d", "-f", self.config_path],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                cwd=self.workdir)
+                cwd=self.workdir, env=self.env)
         finally:
             logf.close()
         self.expect_death = False
