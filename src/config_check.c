@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libconfig.h>
 
@@ -176,7 +177,10 @@ config_check_network(struct config_ctx *ctx, const config_setting_t *e,
 	return 0;
 }
 
-/* One entry per AUTH name, compared as AUTH compares it: exactly. */
+/*
+ * One entry per AUTH name, compared without case as policy_user() looks
+ * them up: a second "Alice" would never be found.
+ */
 int
 config_check_user(struct config_ctx *ctx, const config_setting_t *e,
     void *entries, unsigned i)
@@ -185,7 +189,7 @@ config_check_user(struct config_ctx *ctx, const config_setting_t *e,
 	unsigned j;
 
 	for (j = 0; j < i; j++)
-		if (strcmp(us[j].name, u->name) == 0)
+		if (strcasecmp(us[j].name, u->name) == 0)
 			return config_err(ctx,
 			    config_setting_get_member(e, "name"), "name",
 			    "%s is already listed as users[%u]", u->name, j);

@@ -1082,7 +1082,7 @@ limit_load_bucket(struct limit_cap *c, const char *s, size_t len,
 	    UINT32_MAX, &count) == -1 || start % (uint64_t)r->width != 0)
 		return -1;
 	/* Older than a day, or ahead of our clock: not worth keeping. */
-	if ((time_t)start + 86400 + r->width <= now || (time_t)start > now)
+	if ((time_t)start <= now - 86400 - r->width || (time_t)start > now)
 		return 0;
 	limit_ring_put(r, (time_t)start, (uint32_t)count);
 	return 0;

@@ -60,8 +60,9 @@ policy_user(const struct config *cfg, const char *login)
 {
 	unsigned i;
 
+	/* Exact, as auth.c matches logins. */
 	for (i = 0; i < cfg->nusers; i++)
-		if (strcasecmp(cfg->users[i].name, login) == 0)
+		if (strcmp(cfg->users[i].name, login) == 0)
 			return &cfg->users[i];
 	return NULL;
 }

@@ -2,8 +2,11 @@
  * sluiced.c -- the daemon's start-up: options, configuration, spool
  * recovery, listeners, worker threads, signals and shutdown.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -110,6 +113,33 @@ tls_setup(const struct config *cfg)
 		fatalx("TLS setup failed");
 }
 
+/* Maildirs are written by the unprivileged user: give it the root. */
+static void
+mailbox_root_setup(const struct config *cfg)
+{
+	struct passwd *pw;
+
+	if (mkdir(cfg->mailbox_root, 0700) == -1 && errno != EEXIST)
+		fatal("mailbox_root %s", cfg->mailbox_root);
+	if (geteuid() != 0 || (pw = getpwnam(cfg->user)) == NULL)
+		return;
+	if (chown(cfg->mailbox_root, pw->pw_uid, pw->pw_gid) == -1)
+		fatal("chown %s", cfg->mailbox_root);
+}
+
+/* A submissions (465) listener is TLS from the first byte. */
+static void
+check_tls_listeners(const struct config *cfg)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].role == LISTENER_SUBMISSIONS &&
+		    cfg->ntls_certificates == 0)
+			fatalx("listener %s: role submissions needs "
+			    "tls_certificates", cfg->listeners[i].address);
+}
+
 /* Everything that needs root: spool, listeners, keys; then drop it. */
 static void
 setup_privileged(const struct config *cfg)
@@ -117,6 +147,7 @@ setup_privileged(const struct config *cfg)
 	char err[CONFIG_ERR_MAX];
 	unsigned queued, removed;
 
+	check_tls_listeners(cfg);
 	if (spool_init(cfg, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	spool_recover(&queued, &removed);
@@ -129,6 +160,8 @@ setup_privileged(const struct config *cfg)
 	tls_setup(cfg);
 	if (geteuid() == 0 && spool_chown(cfg) == -1)
 		fatal("chown %s", cfg->spool_dir);
+	if (cfg->nlocal_domains && !cfg->lmtp_address[0])
+		mailbox_root_setup(cfg);
 	privsep_drop(cfg);
 	if (cfg->passwd_file[0] &&
 	    auth_init(cfg->passwd_file, err, sizeof(err)) == -1)

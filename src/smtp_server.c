@@ -217,10 +217,16 @@ smtp_close(struct smtp_session *s, const char *fmt, ...)
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	va_list ap;
 
-	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
-	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		evbuffer_add_vprintf(out, fmt, ap);
+		va_end(ap);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	if (evbuffer_get_length(out) == 0) {
+		smtp_session_free(s);
+		return;
+	}
 	s->state = SESS_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_setcb(s->bev, NULL, smtp_write_cb, smtp_event_cb, s);
@@ -342,6 +348,23 @@ smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 		smtp_close(s, "421 4.4.2 %s Error: timeout exceeded",
 		    s->ctx->cfg->hostname);
 		return;
+	}
+	/* Half-closed: the client may still read.  Replies owed to it
+	 * (the 250 after a commit in flight, or already queued) go out
+	 * before we close. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		bufferevent_disable(s->bev, EV_READ);
+		if (s->state == SESS_WAIT) {
+			log_info("lost connection after END-OF-MESSAGE from "
+			    "%s[%s]", s->host, s->ip);
+			s->peer_eof = 1;
+			return;
+		}
+		if (s->state != SESS_CLOSING && evbuffer_get_length(
+		    bufferevent_get_output(s->bev)) > 0) {
+			smtp_close(s, NULL);
+			return;
+		}
 	}
 	if (what & BEV_EVENT_ERROR)
 		log_debug("%s[%s]: %s", s->host, s->ip,
@@ -529,6 +552,10 @@ smtp_cap_key(struct smtp_session *s, char *buf, size_t len,
 void
 smtp_resume(struct smtp_session *s)
 {
+	if (s->peer_eof) {
+		smtp_close(s, NULL);	/* flush the last reply, then go */
+		return;
+	}
 	if (s->state != SESS_CMD || s->paused)
 		return;
 	bufferevent_enable(s->bev, EV_READ);

@@ -72,6 +72,7 @@ struct smtp_session {
 	int			 esmtp;		/* EHLO, not HELO */
 	int			 skip_line;	/* discarding an overlong line */
 	int			 dead;		/* peer gone while waiting */
+	int			 peer_eof;	/* half-closed while waiting */
 	int			 paused;	/* tarpit or AUTH delay running */
 	struct event		*pause_ev;
 	char			*pause_reply;	/* sent when the pause ends */
@@ -101,7 +102,8 @@ void	smtp_reply(struct smtp_session *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* Count a protocol error; 1 if the session was closed for too many. */
 int	smtp_error(struct smtp_session *);
-/* Send a last reply and close once it is written. */
+/* Send a last reply (fmt may be NULL) and close once all is written;
+ * the session may be freed before this returns. */
 void	smtp_close(struct smtp_session *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	smtp_tx_free(struct smtp_session *);

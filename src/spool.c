@@ -7,6 +7,7 @@
  * syncfs() covers every message finished since the last round, so the
  * cost of a flush is shared by all sessions that ended DATA meanwhile.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -39,6 +40,7 @@ struct spool_msg_priv {
 };
 
 static struct {
+	int		 top_fd;	/* spool_dir, flock()ed */
 	int		 incoming_fd;
 	int		 queue_fd;
 	enum spool_sync_mode mode;
@@ -50,7 +52,7 @@ static struct {
 	int		 running;
 	int		 sync_wanted;	/* spool_sync_soon() was called */
 	pthread_t	 thread;
-} spool = { .incoming_fd = -1, .queue_fd = -1,
+} spool = { .top_fd = -1, .incoming_fd = -1, .queue_fd = -1,
     .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static void	*spool_commit_main(void *);
@@ -87,13 +89,22 @@ spool_init(const struct config *cfg, char *err, size_t errlen)
 		    strerror(errno));
 		return -1;
 	}
+	/* One daemon per spool: a second one's recovery would delete the
+	 * first one's messages in flight.  Held until exit. */
+	if (flock(top, LOCK_EX | LOCK_NB) == -1) {
+		snprintf(err, errlen, "spool_dir %s: %s", cfg->spool_dir,
+		    errno == EWOULDBLOCK ? "in use by another sluiced" :
+		    strerror(errno));
+		close(top);
+		return -1;
+	}
+	spool.top_fd = top;
 	spool.incoming_fd = spool_open_dir(top, "incoming", err, errlen);
 	if (spool.incoming_fd != -1)
 		spool.queue_fd = spool_open_dir(top, "queue", err, errlen);
 	/* The new directories themselves must survive a crash. */
 	if (spool.queue_fd != -1)
 		fsync(top);
-	close(top);
 	spool.mode = cfg->spool_sync;
 	spool.tail = &spool.head;
 	return spool.queue_fd == -1 ? -1 : 0;
@@ -180,21 +191,15 @@ int
 spool_chown(const struct config *cfg)
 {
 	struct passwd *pw = getpwnam(cfg->user);
-	int top;
 
 	if (pw == NULL)
 		return 0;	/* privsep_drop() reports it */
-	if ((top = open(cfg->spool_dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return -1;
-	if (fchown(top, pw->pw_uid, pw->pw_gid) == -1 ||
+	if (fchown(spool.top_fd, pw->pw_uid, pw->pw_gid) == -1 ||
 	    fchown(spool.incoming_fd, pw->pw_uid, pw->pw_gid) == -1 ||
 	    fchown(spool.queue_fd, pw->pw_uid, pw->pw_gid) == -1 ||
-	    spool_chown_files(spool.queue_fd, pw->pw_uid, pw->pw_gid) == -1) {
-		close(top);
+	    spool_chown_files(spool.top_fd, pw->pw_uid, pw->pw_gid) == -1 ||
+	    spool_chown_files(spool.queue_fd, pw->pw_uid, pw->pw_gid) == -1)
 		return -1;
-	}
-	close(top);
 	return 0;
 }
 

@@ -91,11 +91,42 @@ listener_socket(const struct config_listener *l, char *err, size_t errlen)
 	return fd;
 }
 
+/*
+ * SO_REUSEPORT would let a second daemon share our port silently: bind
+ * once without it first, so an address in use is reported as such.
+ */
+static int
+listener_probe(const struct config_listener *l, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE,
+	    .ai_socktype = SOCK_STREAM }, *ai;
+	int fd, r = 0, on = 1;
+
+	if (getaddrinfo(l->host, l->port, &hints, &ai) != 0)
+		return 0;	/* listener_socket() reports it */
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd != -1 && ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (fd != -1 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+	    sizeof(on)) == -1 || bind(fd, ai->ai_addr, ai->ai_addrlen) == -1)) {
+		snprintf(err, errlen, "listener %s: %s", l->address,
+		    strerror(errno));
+		r = -1;
+	}
+	if (fd != -1)
+		close(fd);
+	freeaddrinfo(ai);
+	return r;
+}
+
 int
 workers_bind(const struct config *cfg, char *err, size_t errlen)
 {
 	unsigned w, i;
 
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (listener_probe(&cfg->listeners[i], err, errlen) == -1)
+			return -1;
 	nworkers = workers_count(cfg);
 	for (w = 0; w < nworkers; w++)
 		for (i = 0; i < cfg->nlisteners; i++) {

@@ -5,6 +5,8 @@ import collections
 import smtplib
 import time
 
+import pytest
+
 from relay_helpers import SENDER, SENDER_RECORDS, make_message, msgid_of
 
 DST = ["dst.test MX 10 a.dst.test", "a.dst.test A 127.0.0.2"] \
@@ -80,12 +82,13 @@ def test_dest_concurrency_is_a_limit(dns, capture, relay):
     assert dst.connections <= 2 * 2, dst.connections
 
 
+@pytest.mark.parametrize("stage", ["greeting", "dot"])
 def test_head_of_line_slow_destination_does_not_block_others(dns, capture,
-                                                             relay):
+                                                             relay, stage):
     d = dns(["slow.test MX 10 a.slow.test", "a.slow.test A 127.0.0.2",
              "fast.test MX 10 a.fast.test", "a.fast.test A 127.0.0.3"]
             + SENDER_RECORDS)
-    slow = capture("127.0.0.2", stall={"dot": 20})
+    slow = capture("127.0.0.2", stall={stage: 20})
     fast = capture("127.0.0.3")
     r = relay(dns=d, dest_concurrency=4, outbound_concurrency=8,
               smtp_done_timeout="30s", smtp_greeting_timeout="30s",

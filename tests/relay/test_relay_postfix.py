@@ -73,7 +73,9 @@ alias_maps =
 alias_database =
 relay_domains =
 relayhost =
-inet_interfaces = {ip}
+# Postfix wants inet_interfaces on an interface: 127.0.0.1 is, .10 is
+# not; the smtpd line in master.cf binds {ip} explicitly.
+inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
@@ -87,9 +89,10 @@ smtpd_tls_security_level = none
 biff = no
 append_dot_mydomain = no
 maillog_file = {log}
+maillog_file_prefixes = {dir}
 """.format(queue=self.queue, data=self.data, domain=self.domain,
            ip=self.ip, vmail=self.vmail, conf=self.conf, uid=pw.pw_uid,
-           gid=pw.pw_gid, log=self.log)
+           gid=pw.pw_gid, log=self.log, dir=self.dir)
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
             f.write(main)
         # Debian's master.cf without chroot, smtpd moved to ip:port.
@@ -110,11 +113,13 @@ maillog_file = {log}
         self.write()
         r = subprocess.run([POSTFIX, "-c", self.conf, "check"],
                            capture_output=True, timeout=60)
-        assert r.returncode == 0, r.stderr.decode(errors="replace")
+        assert r.returncode == 0, "postfix check failed: %s%s" % (
+            r.stderr.decode(errors="replace"), self.maillog())
         r = subprocess.run([POSTFIX, "-c", self.conf, "start"],
                            capture_output=True, timeout=60)
         self.started = True
-        assert r.returncode == 0, r.stderr.decode(errors="replace")
+        assert r.returncode == 0, "postfix start failed: %s%s" % (
+            r.stderr.decode(errors="replace"), self.maillog())
         assert _wait_listen(self.ip, self.port, 15), \
             "postfix not listening on %s:%d\n%s" % (self.ip, self.port,
                                                     self.maillog())

@@ -1374,9 +1374,9 @@ test_users(void **state)
 	assert_int_equal(cfg.users[1].max_msgs_per_hour, 0);
 	assert_int_equal(cfg.users[1].max_msgs_per_day, 0);
 	assert_int_equal(cfg.users[1].max_rcpts_per_msg, 0);
-	/* Names compare exactly, as AUTH does. */
-	expect_ok(&cfg, "users = ( { name = \"a\"; }, { name = \"A\"; } );\n");
-	assert_int_equal(cfg.nusers, 2);
+	/* Names compare without case, as policy_user() looks them up. */
+	expect_error("users = ( { name = \"Bob\"; },\n { name = \"bob\"; } );\n",
+	    2, "users[1].name: bob is already listed as users[0]");
 	expect_ok(&cfg, "max_msgs_per_hour = 10000000;\n"
 	    "users = ( { name = \"a\"; max_msgs_per_day = 10000000; } );\n");
 	assert_int_equal(cfg.users[0].max_msgs_per_day, 10000000);
