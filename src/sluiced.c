@@ -2,6 +2,7 @@
  * sluiced.c -- the daemon's start-up: options, configuration, spool
  * recovery, listeners, worker threads, signals and shutdown.
  */
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -189,32 +190,37 @@ static int
 main_loop(const struct config *cfg, int privfd, const sigset_t *set)
 {
 	struct tls_pem pems[CONFIG_CERTS_MAX];
-	struct timespec tick = { MAIN_TICK_SECS, 0 };
-	int sig, n;
+	struct signalfd_siginfo si;
+	int sfd, n;
 
+	if ((sfd = signalfd(-1, set, SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
 	for (;;) {
-		if (privfd != -1) {
-			struct pollfd pfd = { .fd = privfd, .events = POLLIN };
+		struct pollfd pfd[2] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = privfd, .events = POLLIN },
+		};
 
-			if (poll(&pfd, 1, 0) == 1) {
-				n = privsep_recv_certs(privfd, pems,
-				    CONFIG_CERTS_MAX);
-				if (tls_install(cfg, pems, n) == 0)
-					log_info("reload: TLS certificates "
-					    "reloaded");
-			}
-			tick.tv_sec = 1;
-		}
-		sig = sigtimedwait(set, NULL, &tick);
-		if (sig == -1) {
+		n = poll(pfd, privfd != -1 ? 2 : 1, MAIN_TICK_SECS * 1000);
+		if (n == 0) {
 			limit_save();
 			continue;
 		}
-		if (sig == SIGHUP) {
-			tls_reload(cfg, privfd);
-			continue;
+		if (n == -1)
+			continue;	/* EINTR */
+		if (privfd != -1 && (pfd[1].revents & (POLLIN | POLLHUP))) {
+			n = privsep_recv_certs(privfd, pems, CONFIG_CERTS_MAX);
+			if (tls_install(cfg, pems, n) == 0)
+				log_info("reload: TLS certificates reloaded");
 		}
-		return sig;
+		if (!(pfd[0].revents & POLLIN) ||
+		    read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+			continue;
+		if (si.ssi_signo != SIGHUP) {
+			close(sfd);
+			return (int)si.ssi_signo;
+		}
+		tls_reload(cfg, privfd);
 	}
 }
 

@@ -271,6 +271,19 @@ def test_very_long_command_line(daemon):
     assert daemon.queue_ids() == [qid]
 
 
+def test_command_after_overlong_line_in_the_same_segment(daemon):
+    """The end of an overlong line and the next command in one TCP
+    segment: the server must answer the command at once, not when the
+    client happens to send more."""
+    with daemon.connect() as c:
+        c.ehlo()
+        c.send(b"NOOP " + b"a" * 3000)            # no LF yet
+        assert_reply(c.read_reply(), 500, "5.5.6")
+        c.send(b"aaaa\r\nNOOP\r\n")             # tail + next command
+        assert_reply(c.read_reply(timeout=5), 250)
+        assert_reply(c.cmd("NOOP"), 250)
+
+
 @pytest.mark.parametrize("request_line", [
     b"GET / HTTP/1.1\r\nHost: mx.test.example\r\n\r\n",
     b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
