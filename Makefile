@@ -123,8 +123,29 @@ test: deps
 bench: deps all
 	bench/run-bench
 
+# Install: binaries 0755, configuration 0644 (kept if present), spool
+# 0700 owned by the unprivileged user.  Nothing world-writable.
+PREFIX		?= /usr/local
+DESTDIR		?=
+SPOOL		?= /var/spool/sluice
+MAILROOT	?= /var/mail/sluice
+
+install: all
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/sluice
+	install -m 0755 $(BUILD)/sluiced $(BUILD)/sluicectl \
+		$(DESTDIR)$(PREFIX)/sbin/
+	sed -e 's|"./var/spool"|"$(SPOOL)"|' etc/sluice.conf \
+		> $(DESTDIR)/etc/sluice/sluice.conf.example
+	chmod 0644 $(DESTDIR)/etc/sluice/sluice.conf.example
+	test -e $(DESTDIR)/etc/sluice/sluice.conf || \
+		install -m 0644 $(DESTDIR)/etc/sluice/sluice.conf.example \
+			$(DESTDIR)/etc/sluice/sluice.conf
+	install -d -m 0700 $(DESTDIR)$(SPOOL) $(DESTDIR)$(MAILROOT)
+	-chown sluice:sluice $(DESTDIR)$(SPOOL) $(DESTDIR)$(MAILROOT)
+
 clean:
 	rm -rf build build-* var
 
-.PHONY: all deps run unit e2e check fuzz-build fuzz-check fuzz test bench clean
+.PHONY: all deps run unit e2e check fuzz-build fuzz-check fuzz test bench \
+	install clean
 .SECONDARY:
