@@ -117,24 +117,22 @@ queue_count_received(struct qmsg *m)
 static void
 queue_load(const char *id)
 {
-	char path[4400], err[256];
+	char err[256];
 	struct qmsg *m = xcalloc(1, sizeof(*m));
 	size_t i;
 
-	snprintf(path, sizeof(path), "%s/queue/%s", queue_cfg->spool_dir, id);
-	if (spool_env_read(path, &m->env, err, sizeof(err)) == -1) {
-		log_warnx("%s: cannot load queue file: %s", id, err);
+	/* Through the spool's directory descriptor: the unprivileged
+	 * daemon need not be able to walk the path to spool_dir. */
+	if ((m->fd = spool_queue_open(id)) == -1 ||
+	    spool_env_read_fd(m->fd, &m->env, err, sizeof(err)) == -1) {
+		log_warnx("%s: cannot load queue file: %s", id,
+		    m->fd == -1 ? strerror(errno) : err);
+		if (m->fd != -1)
+			close(m->fd);
 		free(m);
 		return;
 	}
 	strlcpy(m->id, id, sizeof(m->id));
-	m->fd = spool_queue_open(id);
-	if (m->fd == -1) {
-		log_warn("%s: open", id);
-		spool_env_free(&m->env);
-		free(m);
-		return;
-	}
 	m->rs = xcalloc(m->env.nrcpts, 1);
 	m->remote = xcalloc(m->env.nrcpts, sizeof(char *));
 	m->code = xcalloc(m->env.nrcpts, sizeof(int));

@@ -164,6 +164,10 @@ setup_privileged(const struct config *cfg)
 	if (cfg->nlocal_domains && !cfg->lmtp_address[0])
 		mailbox_root_setup(cfg);
 	privsep_drop(cfg);
+	if (cfg->nlocal_domains && !cfg->lmtp_address[0] &&
+	    access(cfg->mailbox_root, W_OK | X_OK) == -1)
+		fatal("mailbox_root %s: not writable by user %s",
+		    cfg->mailbox_root, cfg->user);
 	if (cfg->passwd_file[0] &&
 	    auth_init(cfg->passwd_file, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -174,7 +178,9 @@ limits_start(const struct config *cfg, char *path, size_t len)
 {
 	struct limit_params lp;
 
-	snprintf(path, len, "%s/counters", cfg->spool_dir);
+	/* Through the open spool directory: after the privilege drop the
+	 * path to it may not be walkable by the daemon's user. */
+	snprintf(path, len, "/proc/self/fd/%d/counters", spool_dir_fd());
 	memset(&lp, 0, sizeof(lp));
 	lp.max_sessions_per_ip = cfg->max_sessions_per_ip;
 	lp.max_connect_rate = cfg->max_connect_rate;

@@ -478,6 +478,12 @@ spool_sync_soon(void)
 }
 
 int
+spool_dir_fd(void)
+{
+	return spool.top_fd;
+}
+
+int
 spool_queue_open(const char *id)
 {
 	return openat(spool.queue_fd, id, O_RDWR | O_APPEND | O_CLOEXEC);

@@ -77,6 +77,8 @@ void	spool_msg_commit(struct spool_msg *, struct notify *,
 	    void (*cb)(struct spool_msg *, void *), void *arg);
 void	spool_msg_free(struct spool_msg *);
 
+/* The spool directory itself (locked, open for the daemon's life). */
+int	spool_dir_fd(void);
 /* Open a committed message read-write (for state records); -1 on error. */
 int	spool_queue_open(const char *id);
 /* Remove a message that is done; made durable by a later sync. */

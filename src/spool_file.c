@@ -184,16 +184,15 @@ spool_env_fail(char *err, size_t errlen, const char *what)
 }
 
 int
-spool_env_read(const char *path, struct spool_env *e, char *err,
-    size_t errlen)
+spool_env_read_fd(int fd, struct spool_env *e, char *err, size_t errlen)
 {
 	char hdr[SPOOL_HDR_LEN], *p = NULL;
 	uint64_t env_len, msg_len, tail;
 	struct stat st;
-	int fd, r = -1;
+	int r = -1;
 
 	memset(e, 0, sizeof(*e));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &st))
+	if (fstat(fd, &st) == -1)
 		return spool_env_fail(err, errlen, strerror(errno));
 	if (read_all(fd, hdr, sizeof(hdr), 0) == -1 ||
 	    spool_parse_header(hdr, sizeof(hdr), &env_len, &msg_len) == -1 ||
@@ -223,9 +222,22 @@ spool_env_read(const char *path, struct spool_env *e, char *err,
 	r = 0;
  done:
 	free(p);
-	close(fd);
 	if (r == -1)
 		spool_env_free(e);
+	return r;
+}
+
+int
+spool_env_read(const char *path, struct spool_env *e, char *err,
+    size_t errlen)
+{
+	int fd, r;
+
+	memset(e, 0, sizeof(*e));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return spool_env_fail(err, errlen, strerror(errno));
+	r = spool_env_read_fd(fd, e, err, errlen);
+	close(fd);
 	return r;
 }
 

@@ -49,6 +49,9 @@ int	spool_parse_header(const char *p, size_t len, uint64_t *env_len,
  */
 int	spool_env_read(const char *path, struct spool_env *,
 	    char *err, size_t errlen);
+/* The same on an open queue file. */
+int	spool_env_read_fd(int fd, struct spool_env *, char *err,
+	    size_t errlen);
 void	spool_env_free(struct spool_env *);
 const char *rcpt_state_name(enum rcpt_state);
 

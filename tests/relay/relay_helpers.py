@@ -208,6 +208,23 @@ class Relay(Sluiced):
         return m.group(1).decode()
 
 
+def give_to_daemon_user(path, user="sluice"):
+    """sluiced started as root drops to `user` (config key "user"): hand
+    it a tree it must write in, as an administrator would (a Maildir
+    created for a user belongs to the user that delivers into it)."""
+    import pwd
+    if os.geteuid() != 0:
+        return
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return
+    for root, dirs, files in os.walk(path):
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
+
+
 _counter = [0]
 
 

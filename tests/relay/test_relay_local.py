@@ -7,15 +7,16 @@ import time
 
 import pytest
 
-from relay_helpers import (SENDER, SENDER_RECORDS, Report, make_message,
-                           msgid_of)
+from relay_helpers import (SENDER, SENDER_RECORDS, Report,
+                           give_to_daemon_user, make_message, msgid_of)
 
 
 def maildir_messages(path, n, timeout=10.0):
     """Wait until the Maildir at path holds at least n messages."""
     deadline = time.monotonic() + timeout
     while True:
-        if os.path.isdir(os.path.join(path, "new")):
+        if all(os.path.isdir(os.path.join(path, s))
+               for s in ("tmp", "new", "cur")):
             md = mailbox.Maildir(path, factory=None, create=False)
             msgs = [md.get_bytes(k) for k in md.keys()]
             if len(msgs) >= n:
@@ -39,6 +40,7 @@ def local_relay(relay, dns, tmp_path):
     """sluiced with local_domains example.org and a Maildir for alice."""
     root = tmp_path / "mail"
     (root / "example.org" / "alice").mkdir(parents=True)
+    give_to_daemon_user(str(root))
 
     def factory(aliases=None, **kw):
         d = dns(["remote.test MX 10 mx.remote.test",

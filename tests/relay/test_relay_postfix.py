@@ -178,7 +178,8 @@ def postfix(mx_port):
 def _maildir_msgs(path, n, timeout, pf):
     deadline = time.monotonic() + timeout
     while True:
-        if os.path.isdir(os.path.join(path, "new")):
+        if all(os.path.isdir(os.path.join(path, s))
+               for s in ("tmp", "new", "cur")):
             md = mailbox.Maildir(path, factory=None, create=False)
             msgs = [md.get_bytes(k) for k in md.keys()]
             if len(msgs) >= n:

@@ -239,6 +239,19 @@ def test_too_many_errors(daemon):
         c.assert_closed()
 
 
+def test_error_delay_tarpit(sluiced):
+    """Past soft_error_limit errors, each error reply waits error_delay."""
+    d = sluiced(soft_error_limit=2, error_delay=1)
+    with d.connect() as c:
+        for _ in range(2):
+            t = time.monotonic()
+            assert_reply(c.cmd("BOGUS"), 500)
+            assert time.monotonic() - t < 0.5
+        t = time.monotonic()
+        assert_reply(c.cmd("BOGUS"), 500)
+        assert time.monotonic() - t >= 0.9
+
+
 def test_errors_below_the_limit_are_tolerated(daemon):
     with daemon.connect() as c:
         for i in range(15):

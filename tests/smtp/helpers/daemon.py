@@ -37,6 +37,12 @@ DEFAULTS = {
                           "tls": "none"},
     "retry_min": "1h",
     "retry_max": "1h",
+    # Protections that would slow down or refuse this suite's many
+    # connections and deliberate errors from 127.0.0.1; tests of them
+    # set their own values.
+    "error_delay": 0,
+    "max_sessions_per_ip": 0,
+    "max_connect_rate": 0,
 }
 
 _dead_sock = None
@@ -175,7 +181,10 @@ class Sluiced:
             self.proc = subprocess.Popen(
                 self.wrapper + [self.binary, "-d", "-f", self.config_path],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                cwd=self.workdir, env=self.env)
+                cwd=self.workdir, env=self.env,
+                # Its own process group: sluiced forks (privilege
+                # separation); kill9() and the teardown reach them all.
+                start_new_session=True)
         finally:
             logf.close()
         self.expect_death = False
@@ -183,6 +192,7 @@ class Sluiced:
         while True:
             rc = self.proc.poll()
             if rc is not None:
+                self.reap_group(grace=1.0)
                 raise DaemonError("sluiced exited with %s before listening;"
                                   " log:\n%s" % (rc, self.log_text()))
             try:
@@ -193,7 +203,7 @@ class Sluiced:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
                 raise DaemonError("sluiced not listening on %s:%d after "
                                   "%.0f s; log:\n%s" % (self.host, self.port,
@@ -225,16 +235,52 @@ class Sluiced:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
                 if check:
                     raise DaemonError("sluiced did not exit within %.0f s of "
                                       "SIGTERM; log:\n%s"
                                       % (timeout, self.log_tail()))
         rc = self.proc.returncode
+        left = self.reap_group()
         if check:
             self.check_exit(rc)
+            if left:
+                raise DaemonError("sluiced exited but left processes %s "
+                                  "running; log:\n%s" % (left,
+                                                          self.log_tail()))
         return rc
+
+    def group_pids(self):
+        """Live processes of the daemon's process group."""
+        pids = []
+        pgid = self.proc.pid
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # fields: state ppid pgrp ...; zombies are already dead.
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                pids.append(int(d))
+        return pids
+
+    def reap_group(self, grace=5.0):
+        """Wait up to grace seconds for the rest of the process group to
+        exit, then SIGKILL it.  Returns the pids that had to be killed."""
+        deadline = time.monotonic() + grace
+        while self.group_pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = self.group_pids()
+        if left:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return left
 
     def check_exit(self, rc):
         if self.expect_death and rc == -signal.SIGKILL:
@@ -252,10 +298,14 @@ class Sluiced:
                               % text[max(0, m.start() - 200):m.start() + 6000])
 
     def kill9(self):
+        """SIGKILL every process of the daemon at once (a crash)."""
         assert self.running(), "sluiced is not running"
         self.expect_death = True
-        self.proc.send_signal(signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(STOP_TIMEOUT)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while self.group_pids() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def restart(self, timeout=START_TIMEOUT):
         if self.running():
