@@ -190,17 +190,25 @@ local_deliver_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- connections ------------------------------------------------------- */
 
+/* Take the connection off its destination's idle list, if it is on it. */
 static void
-conn_free(struct conn *c)
+conn_unidle(struct conn *c)
 {
-	struct dest *d = c->dest;
 	struct conn **pp;
 
-	for (pp = &d->idle; *pp != NULL; pp = &(*pp)->inext)
+	for (pp = &c->dest->idle; *pp != NULL; pp = &(*pp)->inext)
 		if (*pp == c) {
 			*pp = c->inext;
 			break;
 		}
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct dest *d = c->dest;
+
+	conn_unidle(c);
 	if (c->idle_ev)
 		event_free(c->idle_ev);
 	free(c->hosts);
@@ -216,6 +224,8 @@ conn_idle_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* Off the idle list first: a job must not reach a closing client. */
+	conn_unidle(c);
 	smtp_client_quit(c->client);	/* closed() frees c */
 }
 

@@ -455,7 +455,8 @@ dsn_status_rcpt(const struct dsn_info *info, const struct dsn_rcpt *r,
 		dsn_field(out, "Original-Recipient", "%s", r->orcpt);
 	buf_free(&dec);
 	dsn_field(out, "Final-Recipient", "rfc822; %s", r->addr);
-	buf_appendf(out, "Action: %s\r\n", dsn_action[info->kind]);
+	buf_appendf(out, "Action: %s\r\n", r->action ? r->action :
+	    dsn_action[info->kind]);
 	dsn_field(out, "Status", "%s", r->status);
 	if (r->remote_mta != NULL)
 		dsn_field(out, "Remote-MTA", "dns; %s", r->remote_mta);

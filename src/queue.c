@@ -78,6 +78,7 @@ queue_msg_free(struct qmsg *m)
 	free(m->remote);
 	free(m->rs);
 	free(m->code);
+	free(m->dsn_passed);
 	spool_env_free(&m->env);
 	free(m);
 }
@@ -136,6 +137,7 @@ queue_load(const char *id)
 	m->rs = xcalloc(m->env.nrcpts, 1);
 	m->remote = xcalloc(m->env.nrcpts, sizeof(char *));
 	m->code = xcalloc(m->env.nrcpts, sizeof(int));
+	m->dsn_passed = xcalloc(m->env.nrcpts, 1);
 	for (i = 0; i < m->env.nrcpts; i++)
 		m->rs[i] = m->env.rcpts[i].state == RCPT_DELIVERED ? RS_SENT :
 		    m->env.rcpts[i].state == RCPT_FAILED ? RS_FAILED :
@@ -329,9 +331,12 @@ queue_job_done(struct job *j)
 		free(m->env.rcpts[i].reply);
 		m->env.rcpts[i].reply = xstrdup(reply);
 		free(m->remote[i]);
-		m->remote[i] = j->relay[0] ? xstrdup(j->relay) : NULL;
+		/* Remote-MTA is a host name: "mx.example" of "mx.example[ip]:25". */
+		m->remote[i] = j->relay[0] && strcmp(j->relay, "local") != 0 ?
+		    xstrndup(j->relay, strcspn(j->relay, "[")) : NULL;
 		if (code >= 200 && code < 300) {
 			m->rs[i] = RS_SENT;
+			m->dsn_passed[i] = (unsigned char)j->cmsg.dsn_passed;
 			buf_appendf(&rec, "state %u delivered %lld %s\n", i,
 			    (long long)time(NULL), reply);
 			queue_log_rcpt(j, k, "sent");
@@ -419,7 +424,8 @@ queue_notice(struct qmsg *m, enum dsn_kind kind, int want)
 	int r = 1;
 
 	for (i = 0; i < m->env.nrcpts; i++) {
-		if (m->rs[i] != want || !queue_wants_notice(m, i, kind))
+		if (m->rs[i] != want || !queue_wants_notice(m, i, kind) ||
+		    (kind == DSN_SUCCESS && m->dsn_passed[i]))
 			continue;
 		queue_status(m->code[i] ? m->code[i] : 450,
 		    m->env.rcpts[i].reply ? m->env.rcpts[i].reply : "",
@@ -427,6 +433,9 @@ queue_notice(struct qmsg *m, enum dsn_kind kind, int want)
 		dr[n].addr = m->env.rcpts[i].addr;
 		dr[n].orcpt = m->env.rcpts[i].orcpt;
 		dr[n].status = kind == DSN_SUCCESS ? "2.0.0" : status[n];
+		/* RFC 3461 5.2.2: handed to a server that knows no DSN. */
+		if (kind == DSN_SUCCESS && m->remote[i] != NULL)
+			dr[n].action = "relayed";
 		dr[n].remote_mta = m->remote[i];
 		dr[n].diagnostic = m->env.rcpts[i].reply;
 		dr[n].last_attempt = time(NULL);

@@ -33,6 +33,7 @@ struct qmsg {
 	unsigned char	*rs;		/* enum rs per recipient */
 	char		**remote;	/* Remote-MTA per recipient, or NULL */
 	int		*code;		/* last SMTP code per recipient */
+	unsigned char	*dsn_passed;	/* the next hop took NOTIFY over */
 	unsigned	 attempts;
 	unsigned	 jobs;		/* in flight */
 	unsigned	 nreceived;	/* Received: headers (loops) */

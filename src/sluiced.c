@@ -166,8 +166,8 @@ setup_privileged(const struct config *cfg)
 	privsep_drop(cfg);
 	if (cfg->nlocal_domains && !cfg->lmtp_address[0] &&
 	    access(cfg->mailbox_root, W_OK | X_OK) == -1)
-		fatal("mailbox_root %s: not writable by user %s",
-		    cfg->mailbox_root, cfg->user);
+		fatal("mailbox_root %s: not writable by uid %u",
+		    cfg->mailbox_root, (unsigned)geteuid());
 	if (cfg->passwd_file[0] &&
 	    auth_init(cfg->passwd_file, err, sizeof(err)) == -1)
 		fatalx("%s", err);

@@ -508,6 +508,12 @@ client_msg_settle(struct smtp_client *c, int code, const char *text)
 	struct smtp_client_msg *m = c->msg;
 	unsigned i;
 
+	/* A connection that ended (even with a polite 221) before the
+	 * message was accepted delivered nothing: never report success. */
+	if (code < 400) {
+		code = 421;
+		text = "4.4.2 connection closed before the message was sent";
+	}
 	for (i = 0; i < m->nrcpts; i++) {
 		if (c->rstate != NULL && (c->rstate[i] & RS_FINAL))
 			continue;
@@ -1066,6 +1072,8 @@ client_send_mail(struct smtp_client *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 
 	evbuffer_add_printf(out, "MAIL FROM:<%s>", m->sender);
+	/* RFC 3461 5.2.1: the next hop takes over the DSN request. */
+	m->dsn_passed = (c->caps & CAP_DSN) != 0;
 	if (c->caps & CAP_SIZE)
 		evbuffer_add_printf(out, " SIZE=%" PRIu64, m->len);
 	/* RFC 6152: without 8BITMIME we send as is; that is our call. */

@@ -64,6 +64,9 @@ struct smtp_client_msg {
 	const char	*envid;		/* DSN ENVID or NULL */
 	unsigned	 nrcpts;
 	struct smtp_client_rcpt *rcpts;
+	/* Result: the peer offered DSN, so NOTIFY/RET/ENVID went on with
+	 * the message and notices are its business (RFC 3461 5.2.1). */
+	int		 dsn_passed;
 };
 
 /*

@@ -390,25 +390,27 @@ smtp_next_line(struct smtp_session *s, const char **line, size_t *len)
 	struct evbuffer_ptr p;
 	const char *data;
 
-	p = evbuffer_search(in, "\n", 1, NULL);
-	if (p.pos == -1) {
-		if (evbuffer_get_length(in) <= max)
-			return 0;
-		/* RFC 5321 4.5.3.1.4: refuse, and drop it up to its LF. */
-		evbuffer_drain(in, evbuffer_get_length(in));
-		if (!s->skip_line) {
+	for (;;) {
+		p = evbuffer_search(in, "\n", 1, NULL);
+		if (p.pos == -1) {
+			if (evbuffer_get_length(in) <= max)
+				return 0;
+			/* RFC 5321 4.5.3.1.4: refuse, drop it up to its LF. */
+			evbuffer_drain(in, evbuffer_get_length(in));
+			if (s->skip_line)
+				return 0;
 			s->skip_line = 1;
 			smtp_reply(s, "500 5.5.6 Error: line too long");
 			return -1;
 		}
-		return 0;
-	}
-	if (s->skip_line || (size_t)p.pos + 1 > max) {
+		if (!s->skip_line)
+			break;
+		/* The end of an overlong line: what follows is a command. */
 		evbuffer_drain(in, (size_t)p.pos + 1);
-		if (s->skip_line) {
-			s->skip_line = 0;
-			return 0;
-		}
+		s->skip_line = 0;
+	}
+	if ((size_t)p.pos + 1 > max) {
+		evbuffer_drain(in, (size_t)p.pos + 1);
 		smtp_reply(s, "500 5.5.6 Error: line too long");
 		return -1;
 	}

@@ -6,6 +6,7 @@ relay_helpers.py; see its docstring for the fixtures.
 SLUICE_BUILD (absolute) selects the build directory; default <repo>/build.
 """
 import os
+import re
 import socket
 import sys
 
@@ -126,6 +127,13 @@ def relay(sluice_build, tmp_path, request, mx_port):
             d.stop()
         except AssertionError as e:
             errors.append(str(e))
+        # Only a 2xx reply to the end of data (or to an LMTP recipient)
+        # delivers; "sent" on a QUIT or any other reply loses the mail.
+        bad = [l for l in d.all_lines()
+               if re.search(r"status=sent \((?!25\d)", l)]
+        if bad:
+            errors.append("recipients marked delivered on a reply that "
+                          "is no delivery:\n" + "\n".join(bad[:10]))
     if errors:
         pytest.fail("\n\n".join(errors), pytrace=False)
 

@@ -284,3 +284,26 @@ def test_successes_do_not_ban(secd):
     with h.raw(d) as c:
         assert c.greeting.code == 220
         c.quit()
+
+
+def test_ban_inside_tls(secd, pki):
+    """The same ban over STARTTLS: the 421 arrives through TLS and the
+    daemon lives on."""
+    opts = dict(BAN)
+    opts.pop("listeners")
+    d = secd(tls=True, passwd=True, **opts)
+    with h.tls_client(d, pki.context()) as c:
+        assert h.auth_plain(c, "alice", "guess 1").code == 535
+        assert h.auth_plain(c, "alice", "guess 2").code == 535
+        c.send_line("AUTH PLAIN " + h.plain_token("alice", "guess 3"))
+        try:
+            replies = c.read_until_closed(5)
+        except h.Closed as e:
+            replies = ["<%s>" % e]
+        assert [getattr(r, "code", r) for r in replies] == [421], \
+            "expected 421 and the close, got %s" % replies
+    d.wait_log(r"unknown\[127\.0\.0\.1\]: banned for 30s")
+    time.sleep(0.5)
+    d.assert_alive()
+    with h.raw(d, greeting=False) as c:
+        assert_reply(c.read_reply(), 421, "4.7.0")

@@ -152,6 +152,19 @@ def test_auth_over_tls_may_relay(secd, pki, mailroot):
     assert d.message(qid).rcpt_addresses == ["remote@external.test"]
 
 
+def test_mail_auth_parameter_is_not_trusted(secd, pki, mailroot):
+    """MAIL ... AUTH=<identity> (RFC 4954 5) claims an identity; it must
+    not stand in for authenticating."""
+    d = untrusted(secd, mailroot, tls=True, passwd=True)
+    with h.tls_client(d, pki.context()) as c:
+        r = c.cmd("MAIL FROM:<bob@example.org> AUTH=bob@example.org")
+        assert r.code in (250, 555), r
+        if r.code == 250:
+            assert_reply(rcpt_reply(c, "remote@external.test"), 554,
+                         "5.7.1")
+        c.close()
+
+
 def test_trusted_network_may_relay(secd, mailroot):
     d = secd(local_domains=["example.org"], mailbox_root=mailroot)
     with h.raw(d) as c:

@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import time
+import warnings
 
 import pytest
 
@@ -132,8 +133,10 @@ def test_tls_1_1_refused(secd, pki):
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_1
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
     with h.raw(d) as c:
         c.ehlo()
         assert_reply(c.cmd("STARTTLS"), 220)
@@ -184,6 +187,27 @@ def test_quit_inside_tls(secd, pki):
         c.assert_closed(5)
     d.wait_log(r"disconnect from unknown\[127\.0\.0\.1\] ehlo=2 "
                r"starttls=1 noop=1 quit=1 commands=5$")
+
+
+def test_421_inside_tls_and_daemon_survives(secd, pki):
+    """A session closed by the server inside STARTTLS (here: max_errors)
+    gets its 421, and the daemon lives on for the next client."""
+    d = secd(tls=True, max_errors=3, soft_error_limit=0)
+    with h.tls_client(d, pki.context()) as c:
+        assert_reply(c.cmd("BOGUS1"), 500)
+        assert_reply(c.cmd("BOGUS2"), 500)
+        c.send_line("BOGUS3")
+        try:
+            replies = c.read_until_closed(5)
+        except h.Closed as e:          # reset
+            replies = ["<%s>" % e]
+        assert [getattr(r, "code", r) for r in replies] == [500, 421], \
+            "expected 500 then 421 and the close, got %s" % replies
+    time.sleep(0.5)
+    d.assert_alive()
+    with h.tls_client(d, pki.context()) as c:
+        assert_reply(c.cmd("NOOP"), 250)
+        c.close()
 
 
 # -- 2. STARTTLS command injection (CVE-2011-0411)
@@ -391,3 +415,33 @@ def test_sighup_with_broken_key_keeps_old_certificate(secd, pki, tmp_path):
     with h.tls_client(d, pki.context()) as c:
         assert _serial(c) == serial
         c.close()   # QUIT inside TLS: see test_quit_inside_tls
+
+
+# -- Odds and ends
+
+def test_no_certificates_no_starttls(secd):
+    d = secd()
+    with h.raw(d) as c:
+        assert "STARTTLS" not in h.ehlo_keywords(c.ehlo())
+        assert_reply(c.cmd("STARTTLS"), 502, "5.5.1")
+        assert_reply(c.cmd("NOOP"), 250)
+        c.quit()
+
+
+def test_client_certificate_logged_grants_nothing(secd, pki, tmp_path):
+    """tls_request_client_cert: the certificate is logged, never
+    trusted: it does not open relaying."""
+    d = secd(tls=True, tls_request_client_cert=True, relay_networks=[])
+    cdir = tmp_path / "client"
+    cdir.mkdir()
+    ccert, ckey = h.certs.make_cert(str(cdir), pki.ca, ["client.example"])
+    ctx = pki.context()
+    ctx.load_cert_chain(ccert, ckey)
+    with h.tls_client(d, ctx) as c:
+        assert_reply(c.cmd("MAIL FROM:<a@example.org>"), 250)
+        assert_reply(c.cmd("RCPT TO:<x@external.test>"), 554, "5.7.1")
+        c.close()
+    m = d.wait_log(r"Untrusted TLS connection established from "
+                   r"unknown\[127\.0\.0\.1\]: TLSv1\.3 .*client "
+                   r"certificate (.*)")
+    assert "client.example" in m.group(1), m.group(0)

@@ -42,12 +42,50 @@ def sluice_build():
     return b
 
 
+class _Reaper:
+    """Daemons a test is done with: SIGTERMed at its teardown, waited for
+    and checked (exit status 0, no sanitizer report, no process left)
+    while the next tests run -- sluiced's parent notices a signal only
+    every 200 ms, which would otherwise cost every test that much.  A
+    failure is reported at the teardown of a later test (or of the
+    session) and names the test whose daemon failed."""
+
+    def __init__(self):
+        self.pending = []           # (daemon, nodeid)
+
+    def add(self, d, nodeid):
+        d.begin_stop()
+        self.pending.append((d, nodeid))
+
+    def collect(self, block):
+        errors, still = [], []
+        for d, nodeid in self.pending:
+            if not block and d.proc is not None and d.proc.poll() is None:
+                still.append((d, nodeid))
+                continue
+            try:
+                d.finish_stop()
+            except AssertionError as e:
+                errors.append("daemon of %s: %s" % (nodeid, e))
+        self.pending = still
+        return errors
+
+
+@pytest.fixture(scope="session")
+def _reaper():
+    r = _Reaper()
+    yield r
+    errors = r.collect(block=True)
+    if errors:
+        pytest.fail("\n\n".join(errors), pytrace=False)
+
+
 @pytest.fixture
-def sluiced(sluice_build, tmp_path, request):
+def sluiced(sluice_build, tmp_path, request, _reaper):
     """Factory: sluiced(**config_overrides) writes a config, starts the
     daemon, waits until it listens and returns a Sluiced.  Every daemon
     is stopped at teardown; a crash, a non-zero exit status after
-    SIGTERM or a sanitizer report fails the test."""
+    SIGTERM or a sanitizer report fails the test (see _Reaper)."""
     daemons = []
     request.node._sluiced_daemons = daemons
 
@@ -61,10 +99,15 @@ def sluiced(sluice_build, tmp_path, request):
     yield factory
     errors = []
     for d in daemons:
-        try:
-            d.stop()
-        except AssertionError as e:
-            errors.append(str(e))
+        if d.proc is not None and d.proc.poll() is not None:
+            # Already dead: check it here, with this test.
+            try:
+                d.finish_stop()
+            except AssertionError as e:
+                errors.append(str(e))
+        else:
+            _reaper.add(d, request.node.nodeid)
+    errors += _reaper.collect(block=len(_reaper.pending) > 8)
     if errors:
         pytest.fail("\n\n".join(errors), pytrace=False)
 

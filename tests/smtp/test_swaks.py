@@ -51,18 +51,6 @@ def test_swaks_pipeline(daemon):
                                        r"-> DATA", out), out
 
 
-def test_swaks_bdat(daemon):
-    help_text = swaks_help()
-    if "--bdat" not in help_text and "CHUNKING" not in help_text.upper():
-        pytest.skip("this swaks (%s) has no BDAT/CHUNKING support "
-                    "(--bdat appeared in swaks 20240103.0); BDAT is "
-                    "covered by test_data.py over raw sockets"
-                    % subprocess.run([SWAKS, "--version"], capture_output=True,
-                                     timeout=30).stdout.decode().split("\n")[0])
-    out, _ = run_swaks(daemon, "--bdat")
-    assert "BDAT" in out, out
-
-
 def test_swaks_null_sender_and_8bit_body(daemon):
     token = uuid.uuid4().hex
     p = subprocess.run([SWAKS, "--server", "%s:%d" % (daemon.host, daemon.port),

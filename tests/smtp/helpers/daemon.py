@@ -225,22 +225,31 @@ class Sluiced:
     def stop(self, timeout=STOP_TIMEOUT, check=True):
         """SIGTERM and wait.  With check, fail unless it exits with 0 and
         without a sanitizer report."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
+        self.begin_stop()
+        return self.finish_stop(timeout, check)
+
+    def begin_stop(self):
+        """Send SIGTERM (if it runs); finish_stop() waits and checks."""
+        self.stop_sent = time.monotonic()
+        if self.proc is not None and self.proc.poll() is None:
             try:
                 os.kill(self.daemon_pid(), signal.SIGTERM)
             except (OSError, AssertionError):
                 self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-                if check:
-                    raise DaemonError("sluiced did not exit within %.0f s of "
-                                      "SIGTERM; log:\n%s"
-                                      % (timeout, self.log_tail()))
+
+    def finish_stop(self, timeout=STOP_TIMEOUT, check=True):
+        if self.proc is None:
+            return None
+        left_time = timeout - (time.monotonic() - self.stop_sent)
+        try:
+            self.proc.wait(max(0.1, left_time))
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            if check:
+                raise DaemonError("sluiced did not exit within %.0f s of "
+                                  "SIGTERM; log:\n%s"
+                                  % (timeout, self.log_tail()))
         rc = self.proc.returncode
         left = self.reap_group()
         if check:
