@@ -18,10 +18,10 @@ struct dsn_rcpt {
 	const char	*addr;		/* Final-Recipient (rfc822;addr) */
 	const char	*orcpt;		/* ORCPT as given ("rfc822;xtext") or NULL */
 	const char	*status;	/* "5.1.1", "4.4.1", "2.0.0" */
-	const char	*action;	/* NULL: from the kind; or "relayed" */
 	const char	*remote_mta;	/* MX host name, or NULL */
 	const char	*diagnostic;	/* remote reply, or NULL */
 	time_t		 last_attempt;	/* 0: none */
+	const char	*action;	/* NULL: from the kind; or "relayed" */
 };
 
 struct dsn_info {

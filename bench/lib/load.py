@@ -47,9 +47,10 @@ Result keys (the names are what bench/run-bench parses):
   status                ok | timeout | source_failed(RC)
 Exit status: 0 when status=ok, 1 otherwise, 2 for usage errors.
 
-Only the Python standard library is used.  Nothing forks while the run is
-measured except the smtp-source processes themselves: the waiting loop reads
-files, which costs far less CPU than the relay it measures.
+Only the Python standard library (3.9 or later) is used.  Nothing forks
+while the run is measured except the smtp-source processes themselves: the
+waiting loop reads files, which costs far less CPU than the relay it
+measures.
 """
 
 import argparse
