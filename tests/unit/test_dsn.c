@@ -34,8 +34,8 @@ static const struct dsn_rcpt rcpts2[] = {
 	{ "bob@example.net", "rfc822;Bob+2Bx@example.net", "5.1.1",
 	    "mx.example.net", "550 5.1.1 <bob@example.net>: Recipient "
 	    "address rejected: User unknown (in reply to RCPT TO command)",
-	    NOW - 60 },
-	{ "carol@example.net", NULL, "5.4.4", NULL, NULL, 0 },
+	    NOW - 60, NULL },
+	{ "carol@example.net", NULL, "5.4.4", NULL, NULL, 0, NULL },
 };
 
 /*
@@ -242,7 +242,7 @@ test_success_headers_only(void **state)
 {
 	static const struct dsn_rcpt ok[] = {
 		{ "bob@example.net", NULL, "2.0.0", "mx.example.net",
-		    "250 2.0.0 Ok: queued as 123", NOW },
+		    "250 2.0.0 Ok: queued as 123", NOW, "relayed" },
 	};
 	struct dsn_info info;
 	struct buf b;
@@ -256,7 +256,7 @@ test_success_headers_only(void **state)
 	check_order(buf_cstr(&b),
 	    "\r\nSubject: Successful Mail Delivery Report\r\n",
 	    "successfully delivered",
-	    "\r\nAction: delivered\r\nStatus: 2.0.0\r\n",
+	    "\r\nAction: relayed\r\nStatus: 2.0.0\r\n",
 	    "\r\nContent-Type: text/rfc822-headers\r\n\r\n"
 	    "Subject: original\r\nFrom: <alice@example.org>\r\n"
 	    "To: <bob@example.net>\r\n", d, "--\r\n", NULL);
@@ -302,9 +302,9 @@ test_xtext(void **state)
 {
 	static const struct dsn_rcpt r[] = {
 		{ "a@example.net", "rfc822;a+ZZ@example.net", "5.0.0", NULL,
-		    NULL, 0 },
+		    NULL, 0, NULL },
 		{ "b@example.net", "rfc822;b+0D+0AX-Evil:+20y", "5.0.0", NULL,
-		    NULL, 0 },
+		    NULL, 0, NULL },
 	};
 	struct dsn_info info;
 	struct buf b;
@@ -434,7 +434,7 @@ test_python_parses(void **state)
 	    "        assert 'Subject: original' in p[2].get_content()\n"
 	    "check('failure.eml', 'failed', 'message/rfc822', 'original')\n"
 	    "check('delay.eml', 'delayed', 'message/rfc822', 'original')\n"
-	    "check('success.eml', 'delivered', 'text/rfc822-headers', '')\n"
+	    "check('success.eml', 'relayed', 'text/rfc822-headers', '')\n"
 	    "check('hdrs.eml', 'failed', 'text/rfc822-headers', '')\n"
 	    "check('8bit.eml', 'failed', 'message/rfc822', 'x')\n"
 	    "ds = load('failure.eml').get_payload()[1].get_payload()\n"
