@@ -5,6 +5,7 @@
  * checked; a malformed message is fatal to the reader (STYLE 1).
  */
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -97,12 +98,28 @@ priv_send_certs(int fd, const struct config *cfg)
 	}
 }
 
+/* Forward a signal, or serve a reload; exit when the child has. */
+static void
+priv_signal(const struct config *cfg, pid_t child, int fd, int sig)
+{
+	int status;
+
+	if (sig == SIGHUP)
+		priv_send_certs(fd, cfg);
+	else if (sig != SIGCHLD)
+		kill(child, sig);
+	if (waitpid(child, &status, WNOHANG) == child)
+		exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
 /* The parent: forward signals, serve reloads, exit with the child. */
 static void __attribute__((noreturn))
 priv_parent(const struct config *cfg, pid_t child, int fd)
 {
+	struct signalfd_siginfo si;
 	sigset_t set;
-	int sig, status;
+	uint32_t type;
+	int sfd;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -110,26 +127,32 @@ priv_parent(const struct config *cfg, pid_t child, int fd)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	if ((sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	/* The child may have died before SIGCHLD was blocked. */
+	priv_signal(cfg, child, fd, SIGCHLD);
 	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		struct timespec ts = { 0, 0 };
-		uint32_t type;
+		struct pollfd pfd[2] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = fd, .events = POLLIN },
+		};
 
-		if ((sig = sigtimedwait(&set, NULL, &ts)) > 0) {
-			if (sig == SIGHUP)
-				priv_send_certs(fd, cfg);
-			else if (sig != SIGCHLD)
-				kill(child, sig);
+		if (poll(pfd, 2, -1) == -1)
+			continue;
+		if ((pfd[0].revents & POLLIN) &&
+		    read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			priv_signal(cfg, child, fd, (int)si.ssi_signo);
+		if (!(pfd[1].revents & (POLLIN | POLLHUP)))
+			continue;
+		if (priv_io(fd, &type, sizeof(type), 0) == -1) {
+			/* The child is gone: its SIGCHLD ends us. */
+			close(fd);
+			fd = -1;
+			continue;
 		}
-		if (waitpid(child, &status, WNOHANG) == child)
-			exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
-		if (poll(&pfd, 1, 200) == 1) {
-			if (priv_io(fd, &type, sizeof(type), 0) == -1)
-				continue;	/* child gone: waitpid sees it */
-			if (type != PRIV_RELOAD)
-				fatalx("privsep: bad message %u", type);
-			priv_send_certs(fd, cfg);
-		}
+		if (type != PRIV_RELOAD)
+			fatalx("privsep: bad message %u", type);
+		priv_send_certs(fd, cfg);
 	}
 }
 
