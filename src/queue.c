@@ -406,22 +406,13 @@ struct notice_ctx {
 static void	queue_notice_done(struct spool_msg *, void *);
 static void	queue_finish(struct qmsg *);
 
-/*
- * Queue a notice of kind for the recipients in state `want` (RS_*), or
- * for every pending one when kind is DSN_DELAY.  Returns 1 if a notice
- * is on its way (queue_notice_done() follows), 0 if none was needed.
- */
-static int
-queue_notice(struct qmsg *m, enum dsn_kind kind, int want)
+/* The notice's rows: recipients in state `want` that asked for it.
+ * status[] holds each row's status text.  Returns the row count. */
+static size_t
+queue_notice_rows(struct qmsg *m, enum dsn_kind kind, int want,
+    struct dsn_rcpt *dr, char (*status)[16])
 {
-	struct dsn_rcpt *dr = xcalloc(m->env.nrcpts, sizeof(*dr));
-	struct dsn_info di;
-	struct notice_ctx *nc;
-	struct buf env, body;
-	char (*status)[16] = xcalloc(m->env.nrcpts, sizeof(*status));
-	size_t i, n = 0, mlen;
-	char *orig;
-	int r = 1;
+	size_t i, n = 0;
 
 	for (i = 0; i < m->env.nrcpts; i++) {
 		if (m->rs[i] != want || !queue_wants_notice(m, i, kind) ||
@@ -441,53 +432,87 @@ queue_notice(struct qmsg *m, enum dsn_kind kind, int want)
 		dr[n].last_attempt = time(NULL);
 		n++;
 	}
-	if (n == 0) {
-		free(dr);
-		free(status);
-		return 0;
-	}
-	memset(&di, 0, sizeof(di));
-	di.kind = kind;
-	di.reporting_mta = queue_cfg->hostname;
-	di.queue_id = m->id;
-	di.sender = m->env.from;
-	di.envid = m->env.envid;
-	di.arrival = (time_t)(m->env.arrival_usec / 1000000);
-	di.now = time(NULL);
-	di.retry_until = di.arrival + (time_t)queue_cfg->queue_lifetime;
-	di.ret_hdrs = kind != DSN_FAILURE ||
-	    (m->env.ret && strcmp(m->env.ret, "HDRS") == 0);
-	di.max_returned = (size_t)queue_cfg->bounce_return_max;
-	orig = queue_read_msg(m, di.ret_hdrs ? QUEUE_HDR_SCAN :
-	    di.max_returned + 1, &mlen);
-	di.msg = orig;
-	di.msg_len = mlen;
-	di.rcpts = dr;
-	di.nrcpts = n;
+	return n;
+}
 
-	nc = xcalloc(1, sizeof(*nc));
+/* Everything about the message the notice reports on. */
+static void
+queue_notice_info(struct qmsg *m, enum dsn_kind kind, struct dsn_info *di)
+{
+	memset(di, 0, sizeof(*di));
+	di->kind = kind;
+	di->reporting_mta = queue_cfg->hostname;
+	di->queue_id = m->id;
+	di->sender = m->env.from;
+	di->envid = m->env.envid;
+	di->arrival = (time_t)(m->env.arrival_usec / 1000000);
+	di->now = time(NULL);
+	di->retry_until = di->arrival + (time_t)queue_cfg->queue_lifetime;
+	di->ret_hdrs = kind != DSN_FAILURE ||
+	    (m->env.ret && strcmp(m->env.ret, "HDRS") == 0);
+	di->max_returned = (size_t)queue_cfg->bounce_return_max;
+}
+
+/* Spool the notice and commit it; queue_notice_done() follows. */
+static int
+queue_notice_spool(struct qmsg *m, enum dsn_kind kind,
+    const struct dsn_info *di)
+{
+	struct notice_ctx *nc = xcalloc(1, sizeof(*nc));
+	struct spool_msg *sm;
+	struct buf env, body;
+	int r = 1;
+
 	nc->msg = m;
 	nc->kind = kind;
 	spool_new_id(nc->id);
 	buf_init(&env);
 	buf_init(&body);
 	queue_notice_env(nc->id, m->env.from, &env);
-	dsn_build(&di, &body);
-	{
-		struct spool_msg *sm = spool_msg_new(nc->id, &env);
-
-		if (spool_msg_finish(sm, &body) == -1) {
-			log_warnx("%s: cannot queue notice: %s", m->id,
-			    strerror(sm->error));
-			spool_msg_abort(sm);
-			free(nc);
-			r = -1;
-		} else
-			spool_msg_commit(sm, q.notify, queue_notice_done, nc);
-	}
+	dsn_build(di, &body);
+	sm = spool_msg_new(nc->id, &env);
+	if (spool_msg_finish(sm, &body) == -1) {
+		log_warnx("%s: cannot queue notice: %s", m->id,
+		    strerror(sm->error));
+		spool_msg_abort(sm);
+		free(nc);
+		r = -1;
+	} else
+		spool_msg_commit(sm, q.notify, queue_notice_done, nc);
 	buf_free(&env);
 	buf_free(&body);
-	free(orig);
+	return r;
+}
+
+/*
+ * Queue a notice of kind for the recipients in state `want` (RS_*) that
+ * asked for one.  Returns 1 if a notice is on its way
+ * (queue_notice_done() follows), 0 if none was needed, -1 on error.
+ */
+static int
+queue_notice(struct qmsg *m, enum dsn_kind kind, int want)
+{
+	struct dsn_rcpt *dr = xcalloc(m->env.nrcpts, sizeof(*dr));
+	char (*status)[16] = xcalloc(m->env.nrcpts, sizeof(*status));
+	struct dsn_info di;
+	size_t mlen;
+	char *orig;
+	int r = 0;
+
+	di.nrcpts = queue_notice_rows(m, kind, want, dr, status);
+	if (di.nrcpts > 0) {
+		size_t n = di.nrcpts;
+
+		queue_notice_info(m, kind, &di);
+		orig = queue_read_msg(m, di.ret_hdrs ? QUEUE_HDR_SCAN :
+		    di.max_returned + 1, &mlen);
+		di.msg = orig;
+		di.msg_len = mlen;
+		di.rcpts = dr;
+		di.nrcpts = n;
+		r = queue_notice_spool(m, kind, &di);
+		free(orig);
+	}
 	free(dr);
 	free(status);
 	return r;

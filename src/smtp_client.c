@@ -25,7 +25,11 @@
  * itself never aborts on a bad certificate: we check the result after it
  * so the reason can be reported (as Postfix does).
  *
- * XXX: CHUNKING is parsed but BDAT (RFC 3030) is not used: DATA always.
+ * Content goes with DATA, dot-stuffed, or with BDAT (RFC 3030) when the
+ * peer offers CHUNKING: chunks of at most CLIENT_CHUNK octets exactly as
+ * spooled (bare LF made CRLF, a final CRLF added: chunk sizes count those
+ * octets), pipelined after the RCPTs when PIPELINING allows.  Either way
+ * at most CLIENT_OUT_HIGHWAT octets wait in the output: write_cb refills.
  *
  * The process must ignore SIGPIPE (sluiced does): a peer that hangs up
  * while we write must cost a connection, not the process.
@@ -82,6 +86,7 @@ enum client_state {
 	CL_RCPT,
 	CL_DATA,		/* waiting for 354 */
 	CL_CONTENT,		/* sending the message */
+	CL_BDAT,		/* waiting for BDAT replies (maybe sending) */
 	CL_DOT,			/* waiting for the final reply(s) */
 	CL_RSET,
 	CL_QUIT,
@@ -166,6 +171,13 @@ struct smtp_client {
 	char			 last;		/* last content octet */
 	char			*chunk;
 
+	/* BDAT (RFC 3030): chunks queued and answered. */
+	struct evbuffer		*bdat;		/* normalised, not yet queued */
+	int			 use_bdat;
+	int			 bdat_last;	/* BDAT ... LAST is queued */
+	int			 bdat_stop;	/* refused or no rcpt: no more */
+	unsigned		 bdat_sent, bdat_acked;
+
 	/* Why the connection ended; reported by closed(). */
 	int			 fail_code;
 	char			 fail_text[SMTP_CLIENT_REPLY_MAX];
@@ -197,11 +209,15 @@ static void	client_mail_reply(struct smtp_client *);
 static void	client_rcpt_reply(struct smtp_client *);
 static void	client_data_reply(struct smtp_client *);
 static void	client_content_reply(struct smtp_client *);
+static void	client_bdat_reply(struct smtp_client *);
 static void	client_dot_reply(struct smtp_client *);
 static void	client_rset_reply(struct smtp_client *);
 static void	client_quit_reply(struct smtp_client *);
 static void	client_after_hello(struct smtp_client *);
 static void	client_content_fill(struct smtp_client *);
+static void	client_bdat_fill(struct smtp_client *);
+static int	is_bdat_sendable(const struct smtp_client *);
+static void	client_bdat_timeouts(struct smtp_client *);
 
 static const struct client_stage client_stages[] = {
 	[CL_CONNECTING] = { "connecting", NULL },
@@ -217,6 +233,7 @@ static const struct client_stage client_stages[] = {
 	[CL_RCPT] = { "sending RCPT TO", client_rcpt_reply },
 	[CL_DATA] = { "sending DATA", client_data_reply },
 	[CL_CONTENT] = { "sending message body", client_content_reply },
+	[CL_BDAT] = { "sending message body (BDAT)", client_bdat_reply },
 	[CL_DOT] = { "sending end of data", client_dot_reply },
 	[CL_RSET] = { "sending RSET", client_rset_reply },
 	[CL_QUIT] = { "sending QUIT", client_quit_reply },
@@ -263,6 +280,9 @@ client_set_state(struct smtp_client *c, enum client_state st)
 		break;
 	case CL_DOT:
 		client_timeouts(c, c->done_timeout, c->data_timeout);
+		break;
+	case CL_BDAT:
+		client_bdat_timeouts(c);
 		break;
 	case CL_QUIT:
 		client_timeouts(c, c->command_timeout < CLIENT_QUIT_TIMEOUT ?
@@ -445,6 +465,8 @@ client_free(struct smtp_client *c)
 	event_free(c->ev_done);
 	free(c->rstate);
 	free(c->chunk);
+	if (c->bdat != NULL)
+		evbuffer_free(c->bdat);
 	free(c->helo);
 	free(c->auth_user);
 	if (c->auth_pass != NULL) {
@@ -533,6 +555,7 @@ client_msg_take(struct smtp_client *c)
 	c->msg = NULL;
 	free(c->rstate);
 	c->rstate = NULL;
+	c->use_bdat = 0;
 	return m;
 }
 
@@ -727,6 +750,8 @@ client_write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (c->state == CL_CONTENT)
 		client_content_fill(c);
+	else if (is_bdat_sendable(c))
+		client_bdat_fill(c);
 }
 
 static void
