@@ -215,6 +215,7 @@ static void	client_rset_reply(struct smtp_client *);
 static void	client_quit_reply(struct smtp_client *);
 static void	client_after_hello(struct smtp_client *);
 static void	client_content_fill(struct smtp_client *);
+static void	client_bdat_begin(struct smtp_client *);
 static void	client_bdat_fill(struct smtp_client *);
 static int	is_bdat_sendable(const struct smtp_client *);
 static void	client_bdat_timeouts(struct smtp_client *);
@@ -1208,15 +1209,24 @@ smtp_client_send(struct smtp_client *c, struct smtp_client_msg *m)
 		return;
 	}
 	c->pipelined = (c->caps & CAP_PIPELINING) != 0;
+	c->use_bdat = (c->caps & CAP_CHUNKING) != 0;
 	client_send_mail(c);
-	if (c->pipelined) {
-		/* RFC 2920 3.1: MAIL, RCPTs and DATA in one go. */
-		for (i = 0; i < m->nrcpts; i++)
-			if (!(c->rstate[i] & RS_FINAL))
-				client_send_rcpt(c, i);
-		client_send(c, "DATA");
+	if (!c->pipelined) {
+		client_set_state(c, CL_MAIL);
+		return;
 	}
+	/* RFC 2920 3.1: MAIL, RCPTs and DATA in one go; RFC 3030 4.2: or
+	 * the first BDAT chunk (the whole of a small message). */
+	for (i = 0; i < m->nrcpts; i++)
+		if (!(c->rstate[i] & RS_FINAL))
+			client_send_rcpt(c, i);
+	if (!c->use_bdat)
+		client_send(c, "DATA");
 	client_set_state(c, CL_MAIL);
+	if (c->use_bdat) {
+		client_bdat_begin(c);
+		client_bdat_fill(c);	/* may fail the connection */
+	}
 }
 
 static void
@@ -1248,16 +1258,29 @@ client_mail_reply(struct smtp_client *c)
 	client_set_state(c, CL_RCPT);
 }
 
-/* After the last RCPT reply (and, pipelined, before DATA's). */
+/* After the last RCPT reply (and, pipelined, before DATA's or BDAT's). */
 static void
 client_rcpts_done(struct smtp_client *c)
 {
+	if (c->pipelined && c->use_bdat) {
+		/* Without recipients the chunk sent will fail: no more. */
+		c->bdat_stop = c->naccepted == 0;
+		client_set_state(c, CL_BDAT);
+		client_bdat_fill(c);
+		return;
+	}
 	if (c->pipelined) {
 		client_set_state(c, CL_DATA);
 		return;
 	}
 	if (c->naccepted == 0) {
 		client_rset(c);
+		return;
+	}
+	if (c->use_bdat) {
+		client_bdat_begin(c);
+		client_set_state(c, CL_BDAT);
+		client_bdat_fill(c);
 		return;
 	}
 	client_send(c, "DATA");
@@ -1293,23 +1316,39 @@ client_rcpt_reply(struct smtp_client *c)
 		client_rcpts_done(c);
 }
 
+/* Back to the first content octet, for DATA or BDAT. */
 static void
-client_content_start(struct smtp_client *c)
+client_content_reset(struct smtp_client *c)
 {
 	c->pos = 0;
 	c->bol = 1;
 	c->last = '\0';
 	if (c->chunk == NULL)
 		c->chunk = xmalloc(CLIENT_CHUNK);
+}
+
+static void
+client_content_start(struct smtp_client *c)
+{
+	client_content_reset(c);
 	client_set_state(c, CL_CONTENT);
 	client_content_fill(c);
+}
+
+/* Every accepted recipient without an outcome gets the current reply. */
+static void
+client_rcpts_accepted_set(struct smtp_client *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->msg->nrcpts; i++)
+		if ((c->rstate[i] & RS_ACCEPTED) && !(c->rstate[i] & RS_FINAL))
+			client_rcpt_set(c, i, c->rcode, c->reply);
 }
 
 static void
 client_data_reply(struct smtp_client *c)
 {
-	unsigned i;
-
 	if (c->naccepted == 0) {
 		/* RFC 2920 3.1: DATA must fail without recipients. */
 		if (c->rcode == 354)
@@ -1323,25 +1362,23 @@ client_data_reply(struct smtp_client *c)
 		client_content_start(c);
 		return;
 	}
-	for (i = 0; i < c->msg->nrcpts; i++)
-		if (c->rstate[i] & RS_ACCEPTED)
-			client_rcpt_set(c, i, c->rcode, c->reply);
+	client_rcpts_accepted_set(c);
 	client_rset(c);
 }
 
 /*
- * Copy content to out: dot-stuffing (RFC 5321 4.5.2) and bare LF made
- * CRLF (2.3.8), so a line never starts a premature end of data.
+ * Copy content to out: bare LF made CRLF (RFC 5321 2.3.8) and, for DATA,
+ * dot-stuffing (4.5.2), so a line never starts a premature end of data.
  */
 static void
 client_stuff(struct smtp_client *c, struct evbuffer *out, const char *p,
-    size_t n)
+    size_t n, int dots)
 {
 	const char *e = p + n, *nl;
 	char prev;
 
 	while (p < e) {
-		if (c->bol && *p == '.')
+		if (dots && c->bol && *p == '.')
 			evbuffer_add(out, ".", 1);
 		if ((nl = memchr(p, '\n', (size_t)(e - p))) == NULL) {
 			evbuffer_add(out, p, (size_t)(e - p));
@@ -1361,31 +1398,39 @@ client_stuff(struct smtp_client *c, struct evbuffer *out, const char *p,
 	}
 }
 
+/* The next content octets into c->chunk; -1 has failed the connection. */
+static ssize_t
+client_content_read(struct smtp_client *c)
+{
+	struct smtp_client_msg *m = c->msg;
+	size_t want = m->len - c->pos < CLIENT_CHUNK ?
+	    (size_t)(m->len - c->pos) : CLIENT_CHUNK;
+	ssize_t r;
+
+	while ((r = pread(m->fd, c->chunk, want,
+	    (off_t)(m->off + c->pos))) == -1 && errno == EINTR)
+		;
+	if (r > 0)
+		return r;
+	log_warnx("%s: smtp-out read queue file: %s", m->id ? m->id : "-",
+	    r == 0 ? "short file" : strerror(errno));
+	client_fail(c, 451, "4.3.0 error reading the queue file");
+	return -1;
+}
+
 /* Refill the output up to the high-water mark; the dot at the end. */
 static void
 client_content_fill(struct smtp_client *c)
 {
 	struct smtp_client_msg *m = c->msg;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	size_t want;
 	ssize_t r;
 
 	while (evbuffer_get_length(out) < CLIENT_OUT_HIGHWAT &&
 	    c->pos < m->len) {
-		want = m->len - c->pos < CLIENT_CHUNK ?
-		    (size_t)(m->len - c->pos) : CLIENT_CHUNK;
-		r = pread(m->fd, c->chunk, want, (off_t)(m->off + c->pos));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			log_warnx("%s: smtp-out read queue file: %s", m->id ?
-			    m->id : "-", r == 0 ? "short file" :
-			    strerror(errno));
-			client_fail(c, 451, "4.3.0 error reading the queue "
-			    "file");
+		if ((r = client_content_read(c)) == -1)
 			return;
-		}
-		client_stuff(c, out, c->chunk, (size_t)r);
+		client_stuff(c, out, c->chunk, (size_t)r, 1);
 		c->pos += (uint64_t)r;
 	}
 	if (c->pos < m->len)
@@ -1407,6 +1452,159 @@ client_content_reply(struct smtp_client *c)
 }
 
 static void
+client_bdat_begin(struct smtp_client *c)
+{
+	client_content_reset(c);
+	if (c->bdat == NULL && (c->bdat = evbuffer_new()) == NULL)
+		fatalx("client_bdat_begin: evbuffer_new");
+	evbuffer_drain(c->bdat, evbuffer_get_length(c->bdat));
+	c->bdat_last = c->bdat_stop = 0;
+	c->bdat_sent = c->bdat_acked = 0;
+}
+
+/* May another chunk be queued now? */
+static int
+is_bdat_sendable(const struct smtp_client *c)
+{
+	if (!c->use_bdat || c->bdat_last || c->bdat_stop)
+		return 0;
+	/* Pipelined ahead of the RCPT replies: the first chunk only. */
+	if (c->state != CL_BDAT)
+		return c->pipelined && c->bdat_sent == 0 &&
+		    (c->state == CL_MAIL || c->state == CL_RCPT);
+	/* RFC 3030 4.2: without PIPELINING, wait for each chunk's reply. */
+	return c->pipelined || c->bdat_acked == c->bdat_sent;
+}
+
+/*
+ * RFC 5321 4.5.3.2.5/6 by analogy: data_timeout for a chunk's reply,
+ * done_timeout for LAST's; no read timeout while no reply is due.
+ */
+static void
+client_bdat_timeouts(struct smtp_client *c)
+{
+	unsigned due = c->bdat_sent - c->bdat_acked;
+
+	client_timeouts(c, due == 0 ? 0 : due == 1 && c->bdat_last ?
+	    c->done_timeout : c->data_timeout, c->data_timeout);
+}
+
+/* Stage normalised octets: more than a chunk, or all that is left. */
+static int
+client_bdat_stage(struct smtp_client *c)
+{
+	struct smtp_client_msg *m = c->msg;
+	ssize_t r;
+
+	while (evbuffer_get_length(c->bdat) <= CLIENT_CHUNK &&
+	    c->pos < m->len) {
+		if ((r = client_content_read(c)) == -1)
+			return -1;
+		client_stuff(c, c->bdat, c->chunk, (size_t)r, 0);
+		c->pos += (uint64_t)r;
+	}
+	/* As with DATA, the message ends with CRLF (RFC 5321 2.3.8). */
+	if (c->pos == m->len && !c->bol) {
+		evbuffer_add(c->bdat, "\r\n", 2);
+		c->bol = 1;
+	}
+	return 0;
+}
+
+/*
+ * Queue one chunk: "BDAT n" and exactly n octets, no dot-stuffing (RFC
+ * 3030 2).  A chunk is LAST only when nothing follows it, so a message
+ * that is an exact multiple of CLIENT_CHUNK needs no "BDAT 0 LAST".
+ */
+static void
+client_bdat_chunk(struct smtp_client *c, struct evbuffer *out)
+{
+	size_t n = evbuffer_get_length(c->bdat);
+
+	c->bdat_last = c->pos == c->msg->len && n <= CLIENT_CHUNK;
+	if (!c->bdat_last)
+		n = CLIENT_CHUNK;
+	evbuffer_add_printf(out, "BDAT %zu%s\r\n", n,
+	    c->bdat_last ? " LAST" : "");
+	if (evbuffer_remove_buffer(c->bdat, out, n) != (int)n)
+		fatalx("client_bdat_chunk: evbuffer_remove_buffer");
+	c->bdat_sent++;
+	log_debug("smtp-out %s > BDAT %zu%s", c->host, n,
+	    c->bdat_last ? " LAST" : "");
+}
+
+/* Queue chunks up to the high-water mark, as far as replies allow. */
+static void
+client_bdat_fill(struct smtp_client *c)
+{
+	unsigned sent = c->bdat_sent;
+
+	while (is_bdat_sendable(c) && evbuffer_get_length(
+	    bufferevent_get_output(c->bev)) < CLIENT_OUT_HIGHWAT) {
+		if (client_bdat_stage(c) == -1)
+			return;
+		client_bdat_chunk(c, bufferevent_get_output(c->bev));
+	}
+	if (c->state == CL_BDAT && c->bdat_sent != sent)
+		client_bdat_timeouts(c);
+}
+
+/*
+ * The reply to BDAT LAST ends the data as the reply to the dot does (RFC
+ * 3030 2); with LMTP one comes per accepted recipient (RFC 2033 4.2).
+ */
+static void
+client_bdat_final(struct smtp_client *c)
+{
+	c->cur = 0;
+	client_set_state(c, CL_DOT);
+	if (c->lmtp || c->rcode / 100 == 2) {
+		client_dot_reply(c);
+		return;
+	}
+	client_rcpts_accepted_set(c);
+	client_rset(c);
+}
+
+/*
+ * One reply per BDAT, in order.  A 4xx/5xx fails the transaction: no
+ * more chunks, the replies to those already sent, then RSET (RFC 3030 2).
+ */
+static void
+client_bdat_reply(struct smtp_client *c)
+{
+	int last;
+
+	if (c->bdat_acked == c->bdat_sent) {
+		client_fail(c, 421, "4.5.0 protocol error from %s: reply "
+		    "without BDAT: %s", c->host, c->reply);
+		return;
+	}
+	c->bdat_acked++;
+	last = c->bdat_last && c->bdat_acked == c->bdat_sent;
+	if (c->naccepted == 0 && last && c->rcode / 100 == 2) {
+		client_fail(c, 421, "4.5.0 protocol error from %s: BDAT LAST "
+		    "accepted without valid recipients", c->host);
+		return;
+	}
+	if (!c->bdat_stop && last) {
+		client_bdat_final(c);
+		return;
+	}
+	if (!c->bdat_stop && c->rcode / 100 != 2) {
+		client_rcpts_accepted_set(c);
+		c->bdat_stop = 1;
+	}
+	if (c->bdat_stop) {
+		if (c->bdat_acked == c->bdat_sent)
+			client_rset(c);
+		return;
+	}
+	client_bdat_timeouts(c);
+	client_bdat_fill(c);
+}
+
+static void
 client_dot_reply(struct smtp_client *c)
 {
 	unsigned i;
@@ -1420,11 +1618,8 @@ client_dot_reply(struct smtp_client *c)
 		if (client_rcpt_next(c, c->cur, RS_ACCEPTED, RS_FINAL) <
 		    c->msg->nrcpts)
 			return;
-	} else {
-		for (i = 0; i < c->msg->nrcpts; i++)
-			if (c->rstate[i] & RS_ACCEPTED)
-				client_rcpt_set(c, i, c->rcode, c->reply);
-	}
+	} else
+		client_rcpts_accepted_set(c);
 	/* RFC 5321 4.1.1.4: the transaction is over either way. */
 	client_msg_done(c);
 }

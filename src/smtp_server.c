@@ -33,14 +33,20 @@
 
 /* Input we hold per session before we stop reading from the socket. */
 #define SMTP_INPUT_HIGHWAT	(256 * 1024)
+/* A closing session waits this long for its last octets to leave. */
+#define SMTP_CLOSE_LINGER_USEC	(10 * 1000000)
+#define SMTP_CLOSE_POLL_USEC	10000
 
 static atomic_uint	smtp_nsessions;
+static const struct timeval smtp_tv_now = { 0, 0 };
+static const struct timeval smtp_tv_poll = { 0, SMTP_CLOSE_POLL_USEC };
 
 static void	smtp_read_cb(struct bufferevent *, void *);
 static void	smtp_write_cb(struct bufferevent *, void *);
 static void	smtp_event_cb(struct bufferevent *, short, void *);
 static void	smtp_greet_cb(evutil_socket_t, short, void *);
 static void	smtp_process(struct smtp_session *);
+static void	smtp_close_cb(evutil_socket_t, short, void *);
 
 unsigned
 smtp_session_count(void)
@@ -223,13 +229,43 @@ smtp_close(struct smtp_session *s, const char *fmt, ...)
 		va_end(ap);
 		evbuffer_add(out, "\r\n", 2);
 	}
-	if (evbuffer_get_length(out) == 0) {
+	/* Never freed here: callers may still look at the session.  The
+	 * close timer frees it once every octet is out (or it gives up). */
+	s->state = SESS_CLOSING;
+	s->close_deadline = now_mono_usec() + SMTP_CLOSE_LINGER_USEC;
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setcb(s->bev, NULL, smtp_write_cb, smtp_event_cb, s);
+	if (s->close_ev == NULL)
+		s->close_ev = evtimer_new(s->ctx->base, smtp_close_cb, s);
+	evtimer_add(s->close_ev, &smtp_tv_now);
+}
+
+/* Octets not yet handed to the kernel, TLS layer included: a STARTTLS
+ * session's filter passes its output to the socket bufferevent below. */
+static size_t
+smtp_pending_output(struct smtp_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	if (under != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+static void
+smtp_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (smtp_pending_output(s) == 0 ||
+	    now_mono_usec() > s->close_deadline) {
 		smtp_session_free(s);
 		return;
 	}
-	s->state = SESS_CLOSING;
-	bufferevent_disable(s->bev, EV_READ);
-	bufferevent_setcb(s->bev, NULL, smtp_write_cb, smtp_event_cb, s);
+	evtimer_add(s->close_ev, &smtp_tv_poll);
 }
 
 int
@@ -257,17 +293,23 @@ smtp_tx_free(struct smtp_session *s)
 	s->tx = NULL;
 }
 
-/* "ehlo=1 mail=1 rcpt=0/1 ... commands=3/4", as Postfix logs it. */
+/* "ehlo=1 mail=1 rcpt=0/1 ... commands=3/4", in Postfix's order. */
 static void
 smtp_log_disconnect(struct smtp_session *s)
 {
+	static const enum smtp_verb order[] = { SMTP_CMD_HELO, SMTP_CMD_EHLO,
+	    SMTP_CMD_STARTTLS, SMTP_CMD_AUTH, SMTP_CMD_MAIL, SMTP_CMD_RCPT,
+	    SMTP_CMD_DATA, SMTP_CMD_BDAT, SMTP_CMD_RSET, SMTP_CMD_NOOP,
+	    SMTP_CMD_VRFY, SMTP_CMD_EXPN, SMTP_CMD_HELP, SMTP_CMD_QUIT,
+	    SMTP_CMD_FORBIDDEN, SMTP_CMD_UNKNOWN };
 	char line[1024];
-	size_t o = 0;
+	size_t o = 0, i;
 	unsigned total = 0, ok = 0;
-	int v;
 
 	line[0] = '\0';
-	for (v = 1; v < SMTP_CMD_COUNT; v++) {
+	for (i = 0; i < nitems(order) && o < sizeof(line); i++) {
+		enum smtp_verb v = order[i];
+
 		if (s->cmd_total[v] == 0)
 			continue;
 		total += s->cmd_total[v];
@@ -279,13 +321,6 @@ smtp_log_disconnect(struct smtp_session *s)
 			o += (size_t)snprintf(line + o, sizeof(line) - o,
 			    " %s=%u/%u", smtp_verb_name(v), s->cmd_ok[v],
 			    s->cmd_total[v]);
-		if (o >= sizeof(line))
-			break;
-	}
-	if (s->cmd_total[0]) {
-		total += s->cmd_total[0];
-		snprintf(line + strlen(line), sizeof(line) - strlen(line),
-		    " unknown=0/%u", s->cmd_total[0]);
 	}
 	if (ok == total)
 		log_info("disconnect from %s[%s]%s commands=%u", s->host,
@@ -312,6 +347,8 @@ smtp_session_free(struct smtp_session *s)
 		event_free(s->greet_ev);
 	if (s->pause_ev)
 		event_free(s->pause_ev);
+	if (s->close_ev)
+		event_free(s->close_ev);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	free(s->pause_reply);
@@ -325,8 +362,11 @@ smtp_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	(void)bev;
+	if (smtp_pending_output(s) == 0) {
+		evtimer_del(s->close_ev);
 		smtp_session_free(s);
+	}
 }
 
 static void

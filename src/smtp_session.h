@@ -75,6 +75,8 @@ struct smtp_session {
 	int			 peer_eof;	/* half-closed while waiting */
 	int			 paused;	/* tarpit or AUTH delay running */
 	struct event		*pause_ev;
+	struct event		*close_ev;	/* frees once output is out */
+	uint64_t		 close_deadline;
 	char			*pause_reply;	/* sent when the pause ends */
 	int			 limit_counted;	/* limit_disconnect() due */
 

@@ -272,9 +272,18 @@ class Sluiced:
                     fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            # fields: state ppid pgrp ...; zombies are already dead.
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                pids.append(int(d))
+            # fields: state ppid pgrp ...  A killed multi-threaded
+            # process shows its leader as a zombie while its other
+            # threads are still exiting: it is dead only once they are.
+            if int(fields[2]) != pgid:
+                continue
+            if fields[0] in ("Z", "X"):
+                try:
+                    if len(os.listdir("/proc/%s/task" % d)) <= 1:
+                        continue
+                except OSError:
+                    continue
+            pids.append(int(d))
         return pids
 
     def reap_group(self, grace=5.0):
