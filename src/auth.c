@@ -109,7 +109,6 @@ static int	auth_dir_lock(const char *, char *, size_t);
 static size_t	auth_file_rewrite(const struct buf *, struct buf *,
 		    const char *, const char *);
 static int	auth_file_chown(int, const struct stat *);
-static int	auth_write_all(int, const char *, size_t);
 static int	auth_file_commit(const char *, int, const struct buf *,
 		    const struct stat *, char *, size_t);
 static int	auth_file_edit(const char *, const char *, const char *, int,
@@ -764,23 +763,6 @@ auth_file_chown(int fd, const struct stat *st)
 	return fchown(fd, st->st_uid, st->st_gid);
 }
 
-static int
-auth_write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Write b to a temp file in the same directory, mode 0640 and the old
  * file's owner (so the daemon's group can still read it), fsync, rename
@@ -799,7 +781,7 @@ auth_file_commit(const char *path, int dfd, const struct buf *b,
 		return -1;
 	}
 	if (fchmod(fd, AUTH_FILE_MODE) == -1 || auth_file_chown(fd, st) == -1 ||
-	    auth_write_all(fd, b->data, b->len) == -1 || fsync(fd) == -1) {
+	    write_all(fd, b->data, b->len) == -1 || fsync(fd) == -1) {
 		auth_error(err, errlen, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);

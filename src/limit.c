@@ -147,7 +147,6 @@ static void		 limit_key_escape(struct buf *, const char *);
 static int		 limit_hexval(char);
 static char		*limit_key_unescape(const char *, size_t);
 static int		 limit_write_atomic(const char *, const char *, size_t);
-static int		 limit_write_all(int, const char *, size_t);
 static void		 limit_fsync_dir(const char *);
 static void		 limit_load(const char *);
 static int		 limit_load_file(FILE *, const char *, time_t);
@@ -928,7 +927,7 @@ limit_write_atomic(const char *path, const char *data, size_t len)
 		log_warn("limit: mkstemp %s", tmp);
 		return -1;
 	}
-	if (limit_write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
 		log_warn("limit: write %s", tmp);
 		close(fd);
 		unlink(tmp);
@@ -940,23 +939,6 @@ limit_write_atomic(const char *path, const char *data, size_t len)
 		return -1;
 	}
 	limit_fsync_dir(path);
-	return 0;
-}
-
-static int
-limit_write_all(int fd, const char *data, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, data, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }
 

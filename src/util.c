@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -126,6 +127,24 @@ int
 parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	return parse_u64n(s, strlen(s), min, max, out);
+}
+
+int
+write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(fd, c, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 int

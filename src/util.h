@@ -31,6 +31,9 @@ int	 parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int	 parse_u64n(const char *s, size_t len, uint64_t min, uint64_t max,
 	    uint64_t *out);
 
+/* Write all of p, retrying short writes and EINTR.  0 or -1 (errno). */
+int	 write_all(int fd, const void *p, size_t len);
+
 /* Case-insensitive compare of ASCII, as SMTP verbs and domains need. */
 int	 ascii_casecmp_n(const char *a, const char *b, size_t n);
 
