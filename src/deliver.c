@@ -76,6 +76,7 @@ struct conn {
 static struct {
 	struct dest	*buckets[DEST_BUCKETS];
 	struct dns	*dns;
+	struct notify	*notify;	/* local deliveries coming back */
 	SSL_CTX		*ssl_ctx;
 	unsigned	 nconns;
 } dl;
@@ -173,19 +174,22 @@ local_deliver_rcpt(struct job *j, unsigned k)
 	free(prepend);
 }
 
+/* On a pool thread: Maildir writes and fsyncs must not stall the
+ * delivery thread's connections and timers. */
 static void
-local_deliver_cb(evutil_socket_t fd, short what, void *arg)
+local_deliver_work(struct async_job *a)
 {
-	struct job *j = arg;
+	struct job *j = NOTIFY_CONTAINER(a, struct job, async);
 	unsigned k;
 
-	(void)fd;
-	(void)what;
-	j->start_usec = now_wall_usec();
-	strlcpy(j->relay, "local", sizeof(j->relay));
 	for (k = 0; k < j->n; k++)
 		local_deliver_rcpt(j, k);
-	queue_job_done(j);
+}
+
+static void
+local_deliver_done(struct notify_item *it)
+{
+	queue_job_done(NOTIFY_CONTAINER(it, struct job, async.done));
 }
 
 /* --- connections ------------------------------------------------------- */
@@ -555,9 +559,11 @@ deliver_job(struct job *j)
 	struct dest *d;
 
 	if (j->route.kind == ROUTE_LOCAL) {
-		/* From the loop, so the caller's state is settled first. */
-		event_base_once(queue_base, -1, EV_TIMEOUT, local_deliver_cb,
-		    j, &(struct timeval){ 0, 0 });
+		j->start_usec = now_wall_usec();
+		strlcpy(j->relay, "local", sizeof(j->relay));
+		j->async.work = local_deliver_work;
+		j->async.done.fn = local_deliver_done;
+		async_run(&j->async, dl.notify);
 		return;
 	}
 	d = dest_get(&j->route);
@@ -577,6 +583,7 @@ deliver_init(void)
 	    err, sizeof(err));
 	if (dl.dns == NULL)
 		fatalx("dns: %s", err);
+	dl.notify = notify_new(queue_base);
 	if ((dl.ssl_ctx = SSL_CTX_new(TLS_client_method())) == NULL)
 		fatalx("SSL_CTX_new");
 	SSL_CTX_set_min_proto_version(dl.ssl_ctx, TLS1_2_VERSION);
@@ -593,5 +600,6 @@ void
 deliver_free(void)
 {
 	dns_free(dl.dns);
+	notify_free(dl.notify);
 	SSL_CTX_free(dl.ssl_ctx);
 }

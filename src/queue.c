@@ -134,6 +134,10 @@ queue_load(const char *id)
 		return;
 	}
 	strlcpy(m->id, id, sizeof(m->id));
+	/* A record torn by a crash would swallow the next one appended. */
+	if (m->env.records_end < m->env.file_size &&
+	    ftruncate(m->fd, (off_t)m->env.records_end) == -1)
+		log_warn("%s: truncate a torn state record", id);
 	m->rs = xcalloc(m->env.nrcpts, 1);
 	m->remote = xcalloc(m->env.nrcpts, sizeof(char *));
 	m->code = xcalloc(m->env.nrcpts, sizeof(int));

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "async.h"
 #include "route.h"
 #include "smtp_client.h"
 #include "spool_file.h"
@@ -55,7 +56,7 @@ struct job {
 	uint64_t		 start_usec;
 	uint64_t		 setup_usec;	/* connection set-up time */
 	char			 relay[300];	/* "host[ip]:port", "local" */
-	int			 peer_dsn;	/* peer offered DSN */
+	struct async_job	 async;		/* local delivery off the loop */
 	struct job		*next;
 };
 

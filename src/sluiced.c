@@ -2,6 +2,7 @@
  * sluiced.c -- the daemon's start-up: options, configuration, spool
  * recovery, listeners, worker threads, signals and shutdown.
  */
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
@@ -141,6 +142,28 @@ check_tls_listeners(const struct config *cfg)
 			    "tls_certificates", cfg->listeners[i].address);
 }
 
+/* Each session needs a socket, plus spool files and outbound
+ * connections: ask for enough descriptors for max_sessions. */
+static void
+raise_fd_limit(const struct config *cfg)
+{
+	rlim_t want = (rlim_t)cfg->max_sessions * 2 +
+	    (rlim_t)cfg->outbound_concurrency + 1024;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_max < want && geteuid() == 0)
+		rl.rlim_max = want;
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit(RLIMIT_NOFILE, %llu)",
+		    (unsigned long long)rl.rlim_cur);
+	else if (rl.rlim_cur < want)
+		log_warnx("only %llu descriptors for max_sessions %u",
+		    (unsigned long long)rl.rlim_cur, cfg->max_sessions);
+}
+
 /* Everything that needs root: spool, listeners, keys; then drop it. */
 static void
 setup_privileged(const struct config *cfg)
@@ -149,6 +172,7 @@ setup_privileged(const struct config *cfg)
 	unsigned queued, removed;
 
 	check_tls_listeners(cfg);
+	raise_fd_limit(cfg);
 	if (spool_init(cfg, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	spool_recover(&queued, &removed);

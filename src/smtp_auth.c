@@ -91,10 +91,13 @@ smtp_auth_done(struct notify_item *it)
 	}
 	bufferevent_enable(s->bev, EV_READ);
 	if (r->result == 1) {
+		char esc[128];
+
 		strlcpy(s->auth_user, r->user, sizeof(s->auth_user));
 		s->user = policy_user(s->ctx->cfg, s->auth_user);
 		log_info("%s[%s]: sasl_method=%s, sasl_username=%s", s->host,
-		    s->ip, s->auth_mech, s->auth_user);
+		    s->ip, s->auth_mech, log_escape(esc, sizeof(esc),
+		    s->auth_user, strlen(s->auth_user)));
 		smtp_reply(s, "235 2.7.0 Authentication successful");
 		s->cmd_ok[SMTP_CMD_AUTH]++;
 		free(r);

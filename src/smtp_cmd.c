@@ -217,6 +217,10 @@ cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
 	}
 	s->helo[0] = '\0';
 	s->esmtp = 0;
+	/* Even a cleartext login (auth_cleartext) is forgotten. */
+	s->auth_user[0] = '\0';
+	s->user = NULL;
+	s->auth_step = AUTH_STEP_NONE;
 	smtp_tx_free(s);
 	if (smtp_tls_start(s, -1) == -1) {
 		smtp_close(s, "421 4.3.0 %s Error: TLS unavailable",
@@ -374,6 +378,14 @@ smtp_rcpt_local(struct smtp_session *s, struct smtp_rcpt_args *r)
 	int i, n;
 
 	switch (local_resolve(s->ctx->cfg, r->path.addr, &list, &n)) {
+	case LOCAL_OK:
+		/* An alias's targets count against the recipient limit. */
+		if (s->tx->nrcpts + (unsigned)n > s->ctx->cfg->max_recipients) {
+			local_list_free(list, n);
+			smtp_reply(s, "452 4.5.3 Error: too many recipients");
+			return 0;
+		}
+		break;
 	case LOCAL_UNKNOWN:
 		log_info("reject: RCPT from %s[%s]: 550 5.1.1 <%s>: User "
 		    "unknown", s->host, s->ip, r->path.addr);
@@ -384,8 +396,6 @@ smtp_rcpt_local(struct smtp_session *s, struct smtp_rcpt_args *r)
 		smtp_reply(s, "451 4.3.0 <%s>: alias expansion failed",
 		    r->path.addr);
 		return 0;
-	case LOCAL_OK:
-		break;
 	}
 	for (i = 0; i < n; i++) {
 		e = *r;

@@ -33,6 +33,10 @@
 
 /* Input we hold per session before we stop reading from the socket. */
 #define SMTP_INPUT_HIGHWAT	(256 * 1024)
+/* Replies a client may leave unread before we stop reading its commands
+ * (a pipelining client that never reads must not grow our memory). */
+#define SMTP_OUTPUT_HIGHWAT	(64 * 1024)
+#define SMTP_OUTPUT_LOWAT	(16 * 1024)
 /* A closing session waits this long for its last octets to leave. */
 #define SMTP_CLOSE_LINGER_USEC	(10 * 1000000)
 #define SMTP_CLOSE_POLL_USEC	10000
@@ -47,6 +51,7 @@ static void	smtp_event_cb(struct bufferevent *, short, void *);
 static void	smtp_greet_cb(evutil_socket_t, short, void *);
 static void	smtp_process(struct smtp_session *);
 static void	smtp_close_cb(evutil_socket_t, short, void *);
+static void	smtp_drained_cb(struct bufferevent *, void *);
 
 unsigned
 smtp_session_count(void)
@@ -188,8 +193,10 @@ smtp_session_start(struct smtp_ctx *ctx, int fd, const struct sockaddr *sa,
 void
 smtp_session_setcb(struct smtp_session *s)
 {
-	bufferevent_setcb(s->bev, smtp_read_cb, NULL, smtp_event_cb, s);
+	bufferevent_setcb(s->bev, smtp_read_cb, smtp_drained_cb, smtp_event_cb,
+	    s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_HIGHWAT);
+	bufferevent_setwatermark(s->bev, EV_WRITE, SMTP_OUTPUT_LOWAT, 0);
 	smtp_set_timeout(s, s->ctx->cfg->command_timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
@@ -231,6 +238,8 @@ smtp_close(struct smtp_session *s, const char *fmt, ...)
 	}
 	/* Never freed here: callers may still look at the session.  The
 	 * close timer frees it once every octet is out (or it gives up). */
+	if (s->state == SESS_WAIT)
+		fatalx("smtp_close: a commit or check is in flight");
 	s->state = SESS_CLOSING;
 	s->close_deadline = now_mono_usec() + SMTP_CLOSE_LINGER_USEC;
 	bufferevent_disable(s->bev, EV_READ);
@@ -333,7 +342,7 @@ smtp_log_disconnect(struct smtp_session *s)
 void
 smtp_session_free(struct smtp_session *s)
 {
-	/* A message being committed still points at us: free on return. */
+	/* A commit or a check still points at us: free on its return. */
 	if (s->state == SESS_WAIT) {
 		s->dead = 1;
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
@@ -369,6 +378,29 @@ smtp_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * An event while a commit or a password check is in flight: its callback
+ * still points at the session, so nothing here may close or free it.  A
+ * half-close still gets its reply; anything else ends the session when
+ * the callback comes back.
+ */
+static void
+smtp_event_waiting(struct smtp_session *s, short what)
+{
+	if ((what & BEV_EVENT_EOF) &&
+	    !(what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))) {
+		log_info("lost connection after END-OF-MESSAGE from %s[%s]",
+		    s->host, s->ip);
+		s->peer_eof = 1;
+		bufferevent_disable(s->bev, EV_READ);
+		return;
+	}
+	log_info("%s while waiting, from %s[%s]", what & BEV_EVENT_TIMEOUT ?
+	    "timeout" : "lost connection", s->host, s->ip);
+	s->dead = 1;
+	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+}
+
 static void
 smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -377,6 +409,10 @@ smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		smtp_tls_connected(s);
+		return;
+	}
+	if (s->state == SESS_WAIT) {
+		smtp_event_waiting(s, what);
 		return;
 	}
 	if ((what & BEV_EVENT_ERROR) && s->state == SESS_TLS)
@@ -394,12 +430,6 @@ smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 	 * before we close. */
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
 		bufferevent_disable(s->bev, EV_READ);
-		if (s->state == SESS_WAIT) {
-			log_info("lost connection after END-OF-MESSAGE from "
-			    "%s[%s]", s->host, s->ip);
-			s->peer_eof = 1;
-			return;
-		}
 		if (s->state != SESS_CLOSING && evbuffer_get_length(
 		    bufferevent_get_output(s->bev)) > 0) {
 			smtp_close(s, NULL);
@@ -484,6 +514,10 @@ smtp_process(struct smtp_session *s)
 
 	while (!s->paused &&
 	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+		/* The client is not reading: wait for smtp_drained_cb(). */
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
+		    SMTP_OUTPUT_HIGHWAT)
+			return;
 		const char *line;
 		size_t len;
 		int r;
@@ -549,6 +583,17 @@ smtp_pause(struct smtp_session *s, unsigned secs, const char *reply)
 	s->paused = 1;
 	bufferevent_disable(s->bev, EV_READ);
 	evtimer_add(s->pause_ev, &(struct timeval){ .tv_sec = secs });
+}
+
+/* Output fell below the low-water mark: go on with buffered commands. */
+static void
+smtp_drained_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)bev;
+	if (s->state == SESS_CMD && !s->paused)
+		smtp_process(s);
 }
 
 static void

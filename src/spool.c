@@ -67,7 +67,10 @@ spool_open_dir(int parent, const char *name, char *err, size_t errlen)
 		snprintf(err, errlen, "mkdir %s: %s", name, strerror(errno));
 		return -1;
 	}
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Root opens these before the privilege drop, and the daemon's
+	 * user owns them: never follow a symlink it may have planted. */
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
 	if (fd == -1)
 		snprintf(err, errlen, "open %s: %s", name, strerror(errno));
 	return fd;
@@ -119,9 +122,9 @@ spool_file_complete(int fd)
 	uint64_t env_len, msg_len;
 	struct stat st;
 
-	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    spool_parse_header(hdr, sizeof(hdr), &env_len, &msg_len) == -1 ||
-	    fstat(fd, &st) == -1)
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    spool_parse_header(hdr, sizeof(hdr), &env_len, &msg_len) == -1)
 		return 0;
 	return (uint64_t)st.st_size >= env_len + msg_len;
 }
@@ -137,12 +140,21 @@ spool_chown_files(int dirfd, uid_t uid, gid_t gid)
 	if ((fd = dup(dirfd)) == -1 || (d = fdopendir(fd)) == NULL)
 		return -1;
 	rewinddir(d);
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.' &&
-		    fchownat(dirfd, de->d_name, uid, gid, 0) == -1) {
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+
+		/* Only plain files with one link, not links the daemon's
+		 * user could point at files root must keep. */
+		if (de->d_name[0] == '.' || fstatat(dirfd, de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode) ||
+		    st.st_nlink != 1 || st.st_uid == uid)
+			continue;
+		if (fchownat(dirfd, de->d_name, uid, gid,
+		    AT_SYMLINK_NOFOLLOW) == -1) {
 			closedir(d);
 			return -1;
 		}
+	}
 	closedir(d);
 	return 0;
 }
@@ -164,7 +176,8 @@ spool_sweep(int dirfd, int check)
 		if (de->d_name[0] == '.')
 			continue;
 		if (check) {
-			mfd = openat(dirfd, de->d_name, O_RDONLY | O_CLOEXEC);
+			mfd = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW |
+			    O_NONBLOCK | O_CLOEXEC);
 			ok = mfd != -1 && spool_file_complete(mfd);
 			if (mfd != -1)
 				close(mfd);
@@ -282,6 +295,7 @@ spool_msg_create(struct spool_msg *m, struct buf *pending, int final)
 	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (m->fd == -1)
 		return -1;
+	m->created = 1;
 	/* A message written in one go gets its real header at once. */
 	spool_header(hdr, m->env_len, final ? m->msg_len + pending->len : 0);
 	iov[0].iov_base = hdr;
@@ -363,10 +377,12 @@ spool_msg_abort(struct spool_msg *m)
 {
 	if (m == NULL)
 		return;
-	if (m->fd != -1) {
-		/* It may be in either directory, depending on the failure. */
-		if (unlinkat(spool.incoming_fd, m->id, 0) == -1)
-			unlinkat(spool.queue_fd, m->id, 0);
+	if (m->created) {
+		/* It may be in either directory, depending on the failure;
+		 * a failed commit must not come back at the next start. */
+		if (unlinkat(spool.incoming_fd, m->id, 0) == -1 &&
+		    unlinkat(spool.queue_fd, m->id, 0) == 0)
+			spool_sync_soon();
 	}
 	spool_msg_free(m);
 }
@@ -503,10 +519,18 @@ spool_append(int fd, const struct buf *records)
 {
 	struct iovec iov = { .iov_base = records->data,
 	    .iov_len = records->len };
+	struct stat st;
 
 	if (records->len == 0)
 		return 0;
-	return spool_writev_all(fd, &iov, 1);
+	if (fstat(fd, &st) == -1)
+		return -1;
+	if (spool_writev_all(fd, &iov, 1) == 0)
+		return 0;
+	/* No torn record may stay to glue onto the next one. */
+	if (ftruncate(fd, st.st_size) == -1)
+		log_warn("spool: truncate after a failed append");
+	return -1;
 }
 
 void

@@ -27,7 +27,8 @@ struct notify;
 
 struct spool_msg {
 	char		 id[SPOOL_ID_LEN + 1];
-	int		 fd;		/* -1 until the file is created */
+	int		 fd;		/* -1 until created, and after commit */
+	int		 created;	/* a file exists (incoming/ or queue/) */
 	uint64_t	 env_len;	/* header line + envelope + blank line */
 	uint64_t	 msg_len;	/* message octets written so far */
 	int		 error;		/* errno of the first failed write */

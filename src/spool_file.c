@@ -142,9 +142,12 @@ env_state(struct spool_env *e, char *line)
 		e->delay_notified = 1;
 		return 0;
 	}
+	/* A record we cannot read (torn by a crash or a full disk) is
+	 * skipped: the recipient stays in its previous state, which is
+	 * always safe (at worst a retry), never a lost message. */
 	if (sscanf(line, "state %llu %15s %llu %n", &idx, st, &t, &n) < 3 ||
 	    idx >= e->nrcpts)
-		return -1;
+		return 0;
 	r = &e->rcpts[idx];
 	if (strcmp(st, "pending") == 0)
 		r->state = RCPT_PENDING;
@@ -153,7 +156,7 @@ env_state(struct spool_env *e, char *line)
 	else if (strcmp(st, "failed") == 0)
 		r->state = RCPT_FAILED;
 	else
-		return -1;
+		return 0;
 	r->state_time = t;
 	free(r->reply);
 	r->reply = xstrdup(n ? line + n : "");
@@ -163,9 +166,9 @@ env_state(struct spool_env *e, char *line)
 /* Apply each complete line of p[0..len); fn returns -1 on a bad line. */
 static int
 env_lines(struct spool_env *e, char *p, size_t len,
-    int (*fn)(struct spool_env *, char *))
+    int (*fn)(struct spool_env *, char *), size_t *used)
 {
-	char *end = p + len, *nl;
+	char *start = p, *end = p + len, *nl;
 
 	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 		*nl = '\0';
@@ -173,6 +176,8 @@ env_lines(struct spool_env *e, char *p, size_t len,
 			return -1;
 		p = nl + 1;
 	}
+	if (used != NULL)
+		*used = (size_t)(p - start);
 	return 0;
 }
 
@@ -189,6 +194,7 @@ spool_env_read_fd(int fd, struct spool_env *e, char *err, size_t errlen)
 	char hdr[SPOOL_HDR_LEN], *p = NULL;
 	uint64_t env_len, msg_len, tail;
 	struct stat st;
+	size_t used = 0;
 	int r = -1;
 
 	memset(e, 0, sizeof(*e));
@@ -213,12 +219,14 @@ spool_env_read_fd(int fd, struct spool_env *e, char *err, size_t errlen)
 	}
 	e->msg_off = env_len;
 	e->msg_len = msg_len;
-	if (env_lines(e, p, env_len - SPOOL_HDR_LEN, env_apply) == -1 ||
+	e->file_size = (uint64_t)st.st_size;
+	if (env_lines(e, p, env_len - SPOOL_HDR_LEN, env_apply, NULL) == -1 ||
 	    e->from == NULL || e->nrcpts == 0 ||
-	    env_lines(e, p + env_len, tail, env_state) == -1) {
+	    env_lines(e, p + env_len, tail, env_state, &used) == -1) {
 		spool_env_fail(err, errlen, "damaged envelope");
 		goto done;
 	}
+	e->records_end = env_len + msg_len + used;
 	r = 0;
  done:
 	free(p);

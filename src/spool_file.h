@@ -38,6 +38,8 @@ struct spool_env {
 	int		 delay_notified; /* a delay DSN went out ("notice delay") */
 	uint64_t	 msg_off;	/* offset of the message in the file */
 	uint64_t	 msg_len;
+	uint64_t	 file_size;
+	uint64_t	 records_end;	/* after the last complete record */
 };
 
 /* Parse the spool header line; 0, or -1 when incomplete or damaged. */

@@ -35,6 +35,8 @@ struct worker;
 struct worker_port {
 	struct worker			*worker;
 	const struct config_listener	*listener;
+	struct evconnlistener		*lev;
+	struct event			*resume_ev;	/* after EMFILE */
 };
 
 struct worker {
@@ -150,12 +152,26 @@ worker_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 }
 
 static void
+worker_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker_port *p = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(p->lev);
+}
+
+/* Out of descriptors (EMFILE, ENFILE, ENOBUFS): a level-triggered
+ * listener would spin, so pause this one for a second. */
+static void
 worker_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	(void)lev;
-	(void)arg;
-	/* EMFILE and friends: log; libevent retries on the next event. */
-	log_warn("accept");
+	struct worker_port *p = arg;
+	static const struct timeval pause = { 1, 0 };
+
+	log_warn("accept on %s; pausing it for 1 s", p->listener->address);
+	evconnlistener_disable(lev);
+	evtimer_add(p->resume_ev, &pause);
 }
 
 static void *
@@ -189,6 +205,9 @@ workers_start(const struct config *cfg)
 			    LEV_OPT_CLOSE_ON_FREE, -1, w->fds[i]);
 			if (w->lev[i] == NULL)
 				fatalx("evconnlistener_new");
+			w->ports[i].lev = w->lev[i];
+			w->ports[i].resume_ev = evtimer_new(w->base,
+			    worker_resume_cb, &w->ports[i]);
 			evconnlistener_set_error_cb(w->lev[i],
 			    worker_accept_error_cb);
 		}
