@@ -383,28 +383,32 @@ static void
 client_stuff(struct smtp_client *c, struct evbuffer *out, const char *p,
     size_t n, int dots)
 {
-	const char *e = p + n, *nl;
+	const char *start = p, *e = p + n, *span = p, *nl;
 	char prev;
 
-	while (p < e) {
-		if (dots && c->bol && *p == '.')
-			evbuffer_add(out, ".", 1);
-		if ((nl = memchr(p, '\n', (size_t)(e - p))) == NULL) {
-			evbuffer_add(out, p, (size_t)(e - p));
-			c->bol = 0;
-			c->last = e[-1];
-			return;
-		}
-		prev = nl > p ? nl[-1] : c->last;
+	if (n == 0)
+		return;
+	/* Spans are copied whole; only a bare LF or a leading dot breaks
+	 * one (spooled mail has neither bare LFs nor many dots). */
+	if (dots && c->bol && *p == '.')
+		evbuffer_add(out, ".", 1);
+	while ((nl = memchr(p, '\n', (size_t)(e - p))) != NULL) {
+		prev = nl > start ? nl[-1] : c->last;
 		if (prev != '\r') {
-			evbuffer_add(out, p, (size_t)(nl - p));
+			evbuffer_add(out, span, (size_t)(nl - span));
 			evbuffer_add(out, "\r\n", 2);
-		} else
-			evbuffer_add(out, p, (size_t)(nl - p) + 1);
-		c->bol = 1;
-		c->last = '\n';
+			span = nl + 1;
+		}
 		p = nl + 1;
+		if (dots && p < e && *p == '.') {
+			evbuffer_add(out, span, (size_t)(p - span));
+			evbuffer_add(out, ".", 1);
+			span = p;
+		}
 	}
+	evbuffer_add(out, span, (size_t)(e - span));
+	c->last = e[-1];
+	c->bol = c->last == '\n';
 }
 
 /* The next content octets into c->chunk; -1 has failed the connection. */
