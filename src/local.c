@@ -1,7 +1,9 @@
 /*
  * local.c -- local domains: aliases, mailbox existence, Maildir paths.
  * Run by the workers at RCPT time (the alias table is read-only once
- * loaded) and by the delivery thread.  Addresses are untrusted: a local
+ * loaded) and by the delivery thread.  With lmtp_address set the LMTP
+ * server knows the mailboxes: smtp_cmd.c has lmtp_verify.c ask it
+ * about each local_is_lmtp_mailbox().  Addresses are untrusted: a local
  * part only names a Maildir if it is made of safe characters, so no
  * address can reach outside mailbox_root.
  */
@@ -84,7 +86,7 @@ local_maildir(const struct config *cfg, const char *addr, char *path,
 }
 
 /* postmaster and abuse always exist (RFC 5321 4.5.1, RFC 2142). */
-static int
+int
 local_is_role(const char *addr)
 {
 	const char *at = strrchr(addr, '@');
@@ -102,7 +104,8 @@ local_mailbox_exists(const struct config *cfg, const char *addr)
 
 	if (local_maildir(cfg, addr, path, sizeof(path)) == -1)
 		return 0;
-	/* With LMTP the server owns the mailboxes and answers per RCPT. */
+	/* With LMTP the server owns the mailboxes: smtp_cmd.c asks it
+	 * (local_is_lmtp_mailbox(), lmtp_verify.c). */
 	if (cfg->lmtp_address[0] || local_is_role(addr))
 		return 1;
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
@@ -141,6 +144,16 @@ local_resolve(const struct config *cfg, const char *addr, char ***out,
 		}
 	}
 	return LOCAL_OK;
+}
+
+int
+local_is_lmtp_mailbox(const struct config *cfg, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	if (cfg->lmtp_address[0] == '\0' || local_is_role(addr))
+		return 0;
+	return at == NULL || route_is_local_domain(cfg, at + 1);
 }
 
 void

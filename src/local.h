@@ -26,6 +26,14 @@ void	local_free(void);
 enum local_result local_resolve(const struct config *, const char *addr,
 	    char ***out, int *n);
 void	local_list_free(char **, int);
+/* postmaster or abuse, in any domain or bare: they always exist. */
+int	local_is_role(const char *addr);
+/*
+ * 1 if addr, a final address of local_resolve(), is a mailbox only the
+ * LMTP server knows (lmtp_address set, a local domain, no role account):
+ * it must be verified there before it is accepted (lmtp_verify.h).
+ */
+int	local_is_lmtp_mailbox(const struct config *, const char *addr);
 /* ROOT/domain/mailbox of a local address; -1 if it names no mailbox. */
 int	local_maildir(const struct config *, const char *addr, char *path,
 	    size_t len);

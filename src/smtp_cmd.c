@@ -14,8 +14,10 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "async.h"
 #include "config.h"
 #include "limit.h"
+#include "lmtp_verify.h"
 #include "local.h"
 #include "log.h"
 #include "policy.h"
@@ -30,11 +32,25 @@
 #define CMD_F_NOTX	0x04	/* refused inside a transaction */
 #define CMD_F_SELFOK	0x08	/* the handler counts its own success */
 
+#define CMD_PENDING	1	/* a handler's answer comes later */
+
 struct smtp_command {
 	enum smtp_verb	 verb;
 	const char	*name;		/* for the disconnect log */
 	unsigned	 flags;
 	int		(*fn)(struct smtp_session *, const struct smtp_cmd *);
+};
+
+/* A RCPT waiting for the LMTP server's word on its mailboxes. */
+struct smtp_rcpt_req {
+	struct async_job	 job;
+	struct smtp_session	*s;
+	const struct config	*cfg;
+	struct smtp_rcpt_args	 r;		/* as the client gave it */
+	char			**list;		/* its final addresses */
+	int			 n;
+	struct lmtp_verify_addr	*v;		/* those the server knows */
+	size_t			 nv;
 };
 
 static int	cmd_helo(struct smtp_session *, const struct smtp_cmd *);
@@ -114,6 +130,7 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 {
 	const struct smtp_command *c;
 	struct smtp_cmd cmd;
+	int r;
 
 	if (smtp_parse_command(line, len, &cmd) == -1) {
 		s->cmd_total[SMTP_CMD_UNKNOWN]++;
@@ -132,11 +149,12 @@ smtp_command(struct smtp_session *s, const char *line, size_t len)
 		smtp_error(s);
 		return;
 	}
-	if (smtp_check_order(s, c) == -1 || c->fn(s, &cmd) == -1) {
+	if (smtp_check_order(s, c) == -1 || (r = c->fn(s, &cmd)) == -1) {
 		smtp_error(s);
 		return;
 	}
-	if (!(c->flags & CMD_F_SELFOK))
+	/* A pending answer is counted when it is given. */
+	if (r != CMD_PENDING && !(c->flags & CMD_F_SELFOK))
 		s->cmd_ok[cmd.verb]++;
 }
 
@@ -365,6 +383,169 @@ smtp_xtext(char *dst, size_t len, const char *src)
 	dst[o] = '\0';
 }
 
+/* Add the final addresses of r, keeping r as ORCPT for notices. */
+static void
+smtp_rcpt_add_list(struct smtp_tx *tx, const struct smtp_rcpt_args *r,
+    char **list, int n)
+{
+	struct smtp_rcpt_args e;
+	const char *at;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		e = *r;
+		if (strlcpy(e.path.addr, list[i], sizeof(e.path.addr)) >=
+		    sizeof(e.path.addr))
+			continue;
+		at = strrchr(e.path.addr, '@');
+		e.path.at = at ? (size_t)(at - e.path.addr) :
+		    strlen(e.path.addr);
+		if (r->orcpt[0] == '\0' && strcmp(list[i], r->path.addr)) {
+			strlcpy(e.orcpt, "rfc822;", sizeof(e.orcpt));
+			smtp_xtext(e.orcpt + 7, sizeof(e.orcpt) - 7,
+			    r->path.addr);
+		}
+		smtp_tx_add_rcpt(tx, &e);
+	}
+}
+
+static void
+smtp_rcpt_req_free(struct smtp_rcpt_req *q)
+{
+	local_list_free(q->list, q->n);
+	free(q->v);
+	free(q);
+}
+
+static int
+smtp_rcpt_unknown(struct smtp_session *s, const struct smtp_rcpt_req *q,
+    const struct lmtp_verify_addr *v)
+{
+	const char *rcpt = q->r.path.addr;
+
+	log_info("reject: RCPT from %s[%s]: 550 5.1.1 <%s>: User unknown "
+	    "(lmtp: <%s>: %s)", s->host, s->ip, rcpt, v->addr, v->text);
+	/* An alias's targets are none of the client's business. */
+	if (strcmp(v->addr, rcpt) != 0)
+		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
+		    "User unknown", rcpt);
+	else
+		smtp_reply(s, "550 5.1.1 <%s>: Recipient address rejected: %s",
+		    rcpt, v->text);
+	return -1;
+}
+
+/* Answer the RCPT from what the server (or the cache) said: refuse
+ * for any unknown mailbox, defer when one is in doubt -- never accept
+ * blindly, never refuse for good on a temporary failure. */
+static int
+smtp_rcpt_answer(struct smtp_session *s, struct smtp_rcpt_req *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->nv; i++)
+		if (q->v[i].status == LMTP_VERIFY_UNKNOWN)
+			return smtp_rcpt_unknown(s, q, &q->v[i]);
+	for (i = 0; i < q->nv; i++) {
+		if (q->v[i].status == LMTP_VERIFY_EXISTS)
+			continue;
+		log_warnx("reject: RCPT from %s[%s]: 451 4.4.3 <%s>: "
+		    "verification of <%s> failed: %s", s->host, s->ip,
+		    q->r.path.addr, q->v[i].addr, q->v[i].text);
+		smtp_reply(s, "451 4.4.3 <%s>: Recipient address rejected: "
+		    "recipient verification failed, try again later",
+		    q->r.path.addr);
+		return 0;
+	}
+	smtp_rcpt_add_list(s->tx, &q->r, q->list, q->n);
+	smtp_reply(s, "250 2.1.5 Ok");
+	return 0;
+}
+
+static void
+smtp_rcpt_work(struct async_job *j)
+{
+	struct smtp_rcpt_req *q = (struct smtp_rcpt_req *)j;
+
+	lmtp_verify_probe(q->cfg, q->v, q->nv);
+}
+
+/* Back on the loop: answer, then go on with what was pipelined. */
+static void
+smtp_rcpt_done(struct notify_item *it)
+{
+	struct smtp_rcpt_req *q = NOTIFY_CONTAINER(it, struct smtp_rcpt_req,
+	    job.done);
+	struct smtp_session *s = q->s;
+	const struct config *cfg = s->ctx->cfg;
+	int r;
+
+	s->state = SESS_CMD;
+	if (s->dead) {
+		smtp_rcpt_req_free(q);
+		smtp_session_free(s);
+		return;
+	}
+	r = smtp_rcpt_answer(s, q);
+	smtp_rcpt_req_free(q);
+	if (r == -1 && smtp_error(s))
+		return;
+	if (r == 0)
+		s->cmd_ok[SMTP_CMD_RCPT]++;
+	/* The tarpit smtp_process() applies after every command. */
+	if (!s->peer_eof && cfg->soft_error_limit &&
+	    s->nerrors >= cfg->soft_error_limit && cfg->error_delay)
+		smtp_pause(s, cfg->error_delay, NULL);
+	else
+		smtp_resume(s);
+}
+
+/*
+ * With LMTP only the server knows the mailboxes: ask it (or the cache)
+ * before answering, so mail to a wrong address is refused now and not
+ * bounced later to a sender that may be forged.  Takes list.  Returns
+ * as a handler does, or CMD_PENDING while the pool asks the server;
+ * the session reads nothing meanwhile, so pipelined commands keep
+ * their order (RFC 2920 3.1).
+ */
+static int
+smtp_rcpt_verify(struct smtp_session *s, const struct smtp_rcpt_args *r,
+    char **list, int n)
+{
+	struct smtp_rcpt_req *q = xcalloc(1, sizeof(*q));
+	/* RFC 5321 4.5.1: postmaster is taken, whatever it expands to. */
+	int i, ask = 0, ret, role = local_is_role(r->path.addr);
+
+	q->s = s;
+	q->cfg = s->ctx->cfg;
+	q->r = *r;
+	q->list = list;
+	q->n = n;
+	q->v = xcalloc((size_t)n, sizeof(*q->v));
+	for (i = 0; i < n && !role; i++) {
+		if (!local_is_lmtp_mailbox(q->cfg, list[i]))
+			continue;
+		q->v[q->nv].addr = list[i];
+		lmtp_verify_cached(&q->v[q->nv]);
+		if (q->v[q->nv].status == LMTP_VERIFY_UNKNOWN)
+			ask = -1;		/* refused whatever the rest */
+		else if (q->v[q->nv].status == LMTP_VERIFY_NONE && ask == 0)
+			ask = 1;
+		q->nv++;
+	}
+	if (ask != 1) {
+		ret = smtp_rcpt_answer(s, q);
+		smtp_rcpt_req_free(q);
+		return ret;
+	}
+	q->job.work = smtp_rcpt_work;
+	q->job.done.fn = smtp_rcpt_done;
+	s->state = SESS_WAIT;
+	bufferevent_disable(s->bev, EV_READ);
+	async_run(&q->job, s->ctx->notify);
+	return CMD_PENDING;
+}
+
 /*
  * A recipient in a local domain: refuse unknown mailboxes now, not with
  * a bounce later; replace an alias by its targets, keeping the address
@@ -373,9 +554,8 @@ smtp_xtext(char *dst, size_t len, const char *src)
 static int
 smtp_rcpt_local(struct smtp_session *s, struct smtp_rcpt_args *r)
 {
-	struct smtp_rcpt_args e;
 	char **list;
-	int i, n;
+	int n;
 
 	switch (local_resolve(s->ctx->cfg, r->path.addr, &list, &n)) {
 	case LOCAL_OK:
@@ -397,24 +577,7 @@ smtp_rcpt_local(struct smtp_session *s, struct smtp_rcpt_args *r)
 		    r->path.addr);
 		return 0;
 	}
-	for (i = 0; i < n; i++) {
-		e = *r;
-		if (strlcpy(e.path.addr, list[i], sizeof(e.path.addr)) >=
-		    sizeof(e.path.addr))
-			continue;
-		e.path.at = (size_t)(strrchr(e.path.addr, '@') ?
-		    strrchr(e.path.addr, '@') - e.path.addr :
-		    (ptrdiff_t)strlen(e.path.addr));
-		if (r->orcpt[0] == '\0' && strcmp(list[i], r->path.addr)) {
-			strlcpy(e.orcpt, "rfc822;", sizeof(e.orcpt));
-			smtp_xtext(e.orcpt + 7, sizeof(e.orcpt) - 7,
-			    r->path.addr);
-		}
-		smtp_tx_add_rcpt(s->tx, &e);
-	}
-	local_list_free(list, n);
-	smtp_reply(s, "250 2.1.5 Ok");
-	return 0;
+	return smtp_rcpt_verify(s, r, list, n);
 }
 
 static int

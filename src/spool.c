@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -33,6 +34,9 @@
 #include "spool_file.h"
 #include "util.h"
 
+
+/* How long a sync nobody waits for may wait for a commit to share. */
+#define SPOOL_LAZY_SYNC_USEC	20000
 
 struct spool_msg_priv {
 	struct spool_msg pub;
@@ -403,14 +407,15 @@ spool_msg_commit(struct spool_msg *m, struct notify *n,
 	pthread_mutex_unlock(&spool.lock);
 }
 
-/* Make one batch durable; sets each message's error. */
+/* Make one batch durable (and, with all, every pending change of the
+ * spool: removals, state records); sets each message's error. */
 static void
-spool_sync_batch(struct spool_msg *batch)
+spool_sync_batch(struct spool_msg *batch, int all)
 {
 	struct spool_msg *m;
 	int err = 0;
 
-	if (spool.mode == SPOOL_SYNC_SYNCFS) {
+	if (spool.mode == SPOOL_SYNC_SYNCFS || all) {
 		if (syncfs(spool.queue_fd) == -1)
 			err = errno;
 	} else {
@@ -450,33 +455,58 @@ spool_msg_done(struct notify_item *it)
 	m->done_cb(m, m->done_arg);
 }
 
+/*
+ * Take the next batch.  A sync nobody waits for (removals, state
+ * records) is delayed up to SPOOL_LAZY_SYNC_USEC: a commit arriving
+ * meanwhile covers it, so under load it costs nothing extra.
+ */
+static struct spool_msg *
+spool_next_batch(int *sync_all)
+{
+	struct spool_msg *batch;
+	struct timespec until;
+
+	pthread_mutex_lock(&spool.lock);
+	while (spool.head == NULL && !spool.sync_wanted && !spool.stopping)
+		pthread_cond_wait(&spool.cond, &spool.lock);
+	if (spool.head == NULL && spool.sync_wanted && !spool.stopping) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += SPOOL_LAZY_SYNC_USEC * 1000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		while (spool.head == NULL && !spool.stopping &&
+		    pthread_cond_timedwait(&spool.cond, &spool.lock,
+		    &until) == 0)
+			;
+	}
+	batch = spool.head;
+	spool.head = NULL;
+	spool.tail = &spool.head;
+	*sync_all = spool.sync_wanted;
+	spool.sync_wanted = 0;
+	pthread_mutex_unlock(&spool.lock);
+	return batch;
+}
+
 static void *
 spool_commit_main(void *arg)
 {
 	struct spool_msg *batch;
-	int sync_only;
+	int sync_all;
 
 	(void)arg;
 	for (;;) {
-		pthread_mutex_lock(&spool.lock);
-		while (spool.head == NULL && !spool.sync_wanted &&
-		    !spool.stopping)
-			pthread_cond_wait(&spool.cond, &spool.lock);
-		batch = spool.head;
-		spool.head = NULL;
-		spool.tail = &spool.head;
-		sync_only = batch == NULL && spool.sync_wanted;
-		spool.sync_wanted = 0;
-		pthread_mutex_unlock(&spool.lock);
-		if (sync_only) {
-			/* Removals and state records: nobody waits. */
+		batch = spool_next_batch(&sync_all);
+		if (batch == NULL && sync_all) {
 			if (syncfs(spool.queue_fd) == -1)
 				log_warn("spool: syncfs");
 			continue;
 		}
 		if (batch == NULL)
 			break;
-		spool_sync_batch(batch);
+		spool_sync_batch(batch, sync_all);
 		spool_deliver_batch(batch);
 	}
 	return NULL;
