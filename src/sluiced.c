@@ -32,7 +32,7 @@
 #include "util.h"
 #include "worker.h"
 
-#define ASYNC_THREADS	2	/* password checks */
+#define ASYNC_THREADS	4	/* password checks, LMTP probes, Maildirs */
 #define MAIN_TICK_SECS	5	/* cap counters saved this often */
 
 static void

@@ -263,35 +263,3 @@ def test_delivery_to_dovecot_lmtp(lmtp_relay, dovecot, sender_mx, tmp_path):
     assert sender_mx.messages == []
     assert not os.path.exists(tmp_path / "mail"), \
         "LMTP mail written to sluiced's own Maildirs"
-
-
-def test_dovecot_unknown_recipient_bounces(lmtp_relay, dovecot, sender_mx):
-    r = lmtp_relay
-    known, unknown = "other@%s" % DOMAIN, "nobody@%s" % DOMAIN
-    body = _body("two")
-    msg = make_message(SENDER, [known, unknown], body=body)
-    qid = r.send([known, unknown], msg)
-    got = dovecot.messages("other", 1)
-    _check_delivered(got, msg, body, "other")
-    # Dovecot refuses the unknown user at RCPT: 550 5.1.1.
-    r.wait_all_log(r"%s: to=<nobody@example\.org>, .*status=bounced "
-                   r"\(550 5\.1\.1 " % qid, timeout=15)
-    r.wait_all_log(r"%s: to=<other@example\.org>, .*status=sent \(250 "
-                   % qid)
-    r.wait_all_log(r"%s: sender non-delivery notification: \S+" % qid,
-                   timeout=15)
-    b = r.wait_msgs(sender_mx, 1, 15)
-    r.wait_removed(qid, timeout=15)
-    assert b[0].mail_from == ""
-    assert b[0].rcpt_tos == [SENDER]
-    rep = Report(b[0].content)
-    assert rep.final_recipients() == [unknown]
-    rc = rep.rcpt(unknown)
-    assert rc["action"].lower() == "failed"
-    assert rc["status"] == "5.1.1"
-    assert "550 5.1.1" in rc["diagnostic-code"], rc
-    assert not os.path.exists(dovecot.maildir("user"))
-    assert not os.path.exists(dovecot.maildir("nobody"))
-    time.sleep(0.3)
-    assert len(sender_mx.messages) == 1
-    assert len(dovecot.messages("other", 1)) == 1
