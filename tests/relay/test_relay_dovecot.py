@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from relay_helpers import (SENDER, SENDER_RECORDS, Report, make_message,
+from relay_helpers import (SENDER, SENDER_RECORDS, make_message,
                            msgid_of)
 
 DOVECOT = "/usr/sbin/dovecot"

@@ -1,6 +1,5 @@
 """Per-IP connection limits, the tarpit for clients that keep failing,
 and early talkers."""
-import socket
 import time
 
 import sluice_security_helpers as h

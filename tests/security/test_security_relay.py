@@ -3,9 +3,7 @@ address tricks it tries; AUTH or a trusted network may relay.  Checked
 by hand and with nmap's smtp-open-relay script."""
 import os
 import re
-import shutil
 import subprocess
-import time
 
 import pytest
 

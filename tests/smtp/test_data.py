@@ -1,7 +1,6 @@
 """DATA and BDAT: what is stored is exactly what the client meant."""
 import email.utils
 import re
-import smtplib
 import time
 
 import pytest

@@ -4,7 +4,6 @@ as CI does)."""
 import os
 import subprocess
 
-import pytest
 
 from sluice_smtp_helpers.daemon import Sluiced
 

@@ -1,5 +1,4 @@
 """Message size, recipient count and line length limits."""
-import pytest
 
 from sluice_smtp_helpers.smtpclient import assert_reply, queued_id
 

@@ -3,7 +3,6 @@ import re
 import subprocess
 import uuid
 
-import pytest
 
 SWAKS = "/usr/bin/swaks"
 
