@@ -124,6 +124,31 @@ smtp_limit_check(const struct sockaddr *sa, const char *ip,
 	return NULL;
 }
 
+/* Greet now, or after greeting_delay; an early talker is refused. */
+static void
+smtp_session_greet(struct smtp_session *s, int fd)
+{
+	const struct config *cfg = s->ctx->cfg;
+	char c;
+
+	if (cfg->greeting_delay > 0) {
+		struct timeval tv = { .tv_sec = cfg->greeting_delay };
+
+		s->greet_ev = evtimer_new(s->ctx->base, smtp_greet_cb, s);
+		evtimer_add(s->greet_ev, &tv);
+		return;
+	}
+	/* Even without a delay, a client whose first bytes are already
+	 * here spoke before it could have seen the greeting. */
+	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+		smtp_close(s, "554 5.5.0 %s Error: talking before the greeting",
+		    cfg->hostname);
+		log_warnx("early talker from %s[%s]", s->host, s->ip);
+		return;
+	}
+	smtp_greet(s);
+}
+
 void
 smtp_session_start(struct smtp_ctx *ctx, int fd, const struct sockaddr *sa,
     socklen_t salen, const struct config_listener *l)
@@ -131,19 +156,16 @@ smtp_session_start(struct smtp_ctx *ctx, int fd, const struct sockaddr *sa,
 	const struct config *cfg = ctx->cfg;
 	struct smtp_session *s;
 	char ip[INET6_ADDRSTRLEN];
-	char c;
-
 	const char *why;
-	int counted;
+	int counted = 0;
 
 	(void)salen;
 	smtp_peer_ip(sa, ip, sizeof(ip));
-	if (atomic_fetch_add(&smtp_nsessions, 1) >= cfg->max_sessions) {
-		atomic_fetch_sub(&smtp_nsessions, 1);
-		smtp_refuse(fd, cfg, ip, "too many connections");
-		return;
-	}
-	if ((why = smtp_limit_check(sa, ip, cfg, &counted)) != NULL) {
+	if (atomic_fetch_add(&smtp_nsessions, 1) >= cfg->max_sessions)
+		why = "too many connections";
+	else
+		why = smtp_limit_check(sa, ip, cfg, &counted);
+	if (why != NULL) {
 		atomic_fetch_sub(&smtp_nsessions, 1);
 		smtp_refuse(fd, cfg, ip, why);
 		return;
@@ -171,23 +193,7 @@ smtp_session_start(struct smtp_ctx *ctx, int fd, const struct sockaddr *sa,
 	if (s->bev == NULL)
 		fatalx("bufferevent_socket_new");
 	smtp_session_setcb(s);
-
-	if (cfg->greeting_delay > 0) {
-		struct timeval tv = { .tv_sec = cfg->greeting_delay };
-
-		s->greet_ev = evtimer_new(ctx->base, smtp_greet_cb, s);
-		evtimer_add(s->greet_ev, &tv);
-		return;
-	}
-	/* Even without a delay, a client whose first bytes are already
-	 * here spoke before it could have seen the greeting. */
-	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
-		smtp_close(s, "554 5.5.0 %s Error: talking before the greeting",
-		    cfg->hostname);
-		log_warnx("early talker from %s[%s]", s->host, s->ip);
-		return;
-	}
-	smtp_greet(s);
+	smtp_session_greet(s, fd);
 }
 
 void
