@@ -137,6 +137,11 @@ install: all
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/sluice
 	install -m 0755 $(BUILD)/sluiced $(BUILD)/sluicectl \
 		$(DESTDIR)$(PREFIX)/sbin/
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share $(DESTDIR)$(PREFIX)/share/man \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0644 man/sluiced.8 man/sluicectl.8 \
+		$(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 man/sluice.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	sed -e 's|"./var/spool"|"$(SPOOL)"|' etc/sluice.conf \
 		> $(DESTDIR)/etc/sluice/sluice.conf.example
 	chmod 0644 $(DESTDIR)/etc/sluice/sluice.conf.example
