@@ -62,7 +62,8 @@ $(BUILD)/libsluice.a: $(LIB_OBJS)
 $(BUILD)/%: $(BUILD)/obj/%.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsluice.a $(wildcard src/*.h)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsluice.a $(wildcard src/*.h) \
+		$(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libsluice.a \
 		$(LDLIBS) -lcmocka

@@ -18,6 +18,7 @@
 #include "aliases.h"
 #include "buf.h"
 #include "util.h"
+#include "testutil.h"
 
 /*
  * Helpers.
@@ -30,29 +31,14 @@ static int
 setup_dir(void **state)
 {
 	(void)state;
-	if (mkdtemp(test_dir) == NULL)
-		return -1;
-	snprintf(test_path, sizeof(test_path), "%s/aliases", test_dir);
-	return 0;
+	return tu_mkdtemp(test_dir, test_path, sizeof(test_path), "aliases");
 }
 
 static int
 teardown_dir(void **state)
 {
 	(void)state;
-	unlink(test_path);
-	rmdir(test_dir);
-	return 0;
-}
-
-static void
-write_file(const char *text)
-{
-	FILE *fp = fopen(test_path, "w");
-
-	assert_non_null(fp);
-	assert_int_equal(fputs(text, fp) >= 0, 1);
-	assert_int_equal(fclose(fp), 0);
+	return tu_rm_rf(test_dir);
 }
 
 static struct aliases *
@@ -61,7 +47,7 @@ load(const char *text)
 	struct aliases *al;
 	char err[512];
 
-	write_file(text);
+	tu_write_file(test_path, text);
 	al = aliases_load(test_path, err, sizeof(err));
 	if (al == NULL)
 		fail_msg("load failed: %s", err);
@@ -74,7 +60,7 @@ load_err(const char *text, int line, const char *contains)
 {
 	char err[512], want[512];
 
-	write_file(text);
+	tu_write_file(test_path, text);
 	err[0] = '\0';
 	assert_null(aliases_load(test_path, err, sizeof(err)));
 	snprintf(want, sizeof(want), "%s:%d: ", test_path, line);

@@ -26,6 +26,7 @@
 
 #include "auth.h"
 #include "util.h"
+#include "testutil.h"
 
 /*
  * Helpers.
@@ -38,10 +39,7 @@ static int
 setup_dir(void **state)
 {
 	(void)state;
-	if (mkdtemp(test_dir) == NULL)
-		return -1;
-	snprintf(test_path, sizeof(test_path), "%s/passwd", test_dir);
-	return 0;
+	return tu_mkdtemp(test_dir, test_path, sizeof(test_path), "passwd");
 }
 
 static int
@@ -49,19 +47,13 @@ teardown_dir(void **state)
 {
 	(void)state;
 	auth_shutdown();
-	unlink(test_path);
-	rmdir(test_dir);
-	return 0;
+	return tu_rm_rf(test_dir);
 }
 
 static void
 write_file_mode(const char *text, mode_t mode)
 {
-	FILE *fp = fopen(test_path, "w");
-
-	assert_non_null(fp);
-	assert_int_equal(fputs(text, fp) >= 0, 1);
-	assert_int_equal(fclose(fp), 0);
+	tu_write_file(test_path, text);
 	assert_int_equal(chmod(test_path, mode), 0);
 }
 
@@ -69,21 +61,6 @@ static void
 write_file(const char *text)
 {
 	write_file_mode(text, 0640);
-}
-
-/* The file's bytes, NUL-terminated; the caller frees. */
-static char *
-read_file(void)
-{
-	char *s = xcalloc(1, 65536);
-	FILE *fp = fopen(test_path, "r");
-	size_t n;
-
-	assert_non_null(fp);
-	n = fread(s, 1, 65535, fp);
-	s[n] = '\0';
-	fclose(fp);
-	return s;
 }
 
 /* How many files the test directory holds. */
@@ -585,7 +562,7 @@ test_file_roundtrip(void **state)
 	write_file(text);
 	assert_int_equal(auth_file_set(test_path, "alice", "apw", 0, err,
 	    sizeof(err)), 0);
-	got = read_file();
+	got = tu_read_file(test_path);
 	assert_int_equal(strncmp(got, text, strlen(text)), 0);
 	assert_int_equal(strncmp(got + strlen(text), "alice:$y$", 9), 0);
 	assert_non_null(strchr(got + strlen(text), '\n'));
@@ -596,7 +573,7 @@ test_file_roundtrip(void **state)
 	/* passwd: a new hash, the extra fields kept, alice untouched. */
 	assert_int_equal(auth_file_set(test_path, "dave", "newpw", 1, err,
 	    sizeof(err)), 0);
-	got = read_file();
+	got = tu_read_file(test_path);
 	assert_int_equal(strncmp(got, head, strlen(head)), 0);
 	p = got + strlen(head);
 	assert_int_equal(strncmp(p, "dave:$y$", 8), 0);
@@ -620,7 +597,7 @@ test_file_roundtrip(void **state)
 	/* del: only that line goes. */
 	assert_int_equal(auth_file_del(test_path, "dave", err, sizeof(err)),
 	    0);
-	got = read_file();
+	got = tu_read_file(test_path);
 	want = xasprintf("%salice:", head);
 	assert_int_equal(strncmp(got, want, strlen(want)), 0);
 	assert_null(strstr(got, "dave"));
@@ -681,7 +658,7 @@ test_file_errors(void **state)
 	write_file("# no newline");
 	assert_int_equal(auth_file_set(test_path, "c", "pw", 0, err,
 	    sizeof(err)), 0);
-	got = read_file();
+	got = tu_read_file(test_path);
 	assert_int_equal(strncmp(got, "# no newline\nc:$y$", 18), 0);
 	free(got);
 	/* A duplicate: passwd refuses, del removes both. */
@@ -690,7 +667,7 @@ test_file_errors(void **state)
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "listed 2 times"));
 	assert_int_equal(auth_file_del(test_path, "c", err, sizeof(err)), 0);
-	got = read_file();
+	got = tu_read_file(test_path);
 	assert_string_equal(got, "#\n");
 	free(got);
 	/* No temp files left behind. */

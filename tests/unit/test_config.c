@@ -23,41 +23,62 @@
 #include "config.h"
 #include "log.h"
 #include "util.h"
+#include "testutil.h"
 
 static char	tmpdir[64];
 static char	conf_path[128];
 static char	err[CONFIG_ERR_MAX];
 
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "w");
+/* A file the load must refuse, with exactly "PATH:LINE: msg". */
+struct err_case {
+	const char	*text;
+	unsigned	 line;
+	const char	*msg;
+};
 
-	assert_non_null(fp);
-	assert_int_equal(fputs(text, fp) >= 0, 1);
-	assert_int_equal(fclose(fp), 0);
-}
+/* Each case in a table; a failure names the test and the row. */
+#define EXPECT_ERRORS(cases)	expect_errors(__func__, (cases), nitems(cases))
 
 /* Write text to the test file and load it; returns config_load's result. */
 static int
 load_text(struct config *cfg, const char *text)
 {
-	write_file(conf_path, text);
+	tu_write_file(conf_path, text);
 	err[0] = '\0';
 	return config_load(cfg, conf_path, err, sizeof(err));
 }
 
-/* The load must fail with exactly "PATH:LINE: msg". */
+/* The load must fail with exactly "PATH:LINE: msg"; where names the case. */
 static void
-expect_error(const char *text, unsigned line, const char *msg)
+check_error(const char *where, const char *text, unsigned line,
+    const char *msg)
 {
 	static struct config cfg;
 	char want[CONFIG_ERR_MAX];
 
 	snprintf(want, sizeof(want), "%s:%u: %s", conf_path, line, msg);
 	if (load_text(&cfg, text) != -1)
-		fail_msg("accepted: %s", text);
-	assert_string_equal(err, want);
+		fail_msg("%saccepted: %s", where, text);
+	if (strcmp(err, want) != 0)
+		fail_msg("%s%s\n got: %s\nwant: %s", where, text, err, want);
+}
+
+static void
+expect_error(const char *text, unsigned line, const char *msg)
+{
+	check_error("", text, line, msg);
+}
+
+static void
+expect_errors(const char *test, const struct err_case *cases, size_t n)
+{
+	char where[128];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(where, sizeof(where), "%s, case %zu: ", test, i);
+		check_error(where, cases[i].text, cases[i].line, cases[i].msg);
+	}
 }
 
 static void
@@ -66,6 +87,19 @@ expect_ok(struct config *cfg, const char *text)
 	if (load_text(cfg, text) != 0)
 		fail_msg("rejected: %s -> %s", text, err);
 	assert_string_equal(err, "");
+}
+
+/* Load text; the unsigned at offset off in the config must be want. */
+static void
+expect_uint(const char *text, size_t off, unsigned want)
+{
+	static struct config cfg;
+	unsigned v;
+
+	expect_ok(&cfg, text);
+	memcpy(&v, (char *)&cfg + off, sizeof(v));
+	if (v != want)
+		fail_msg("%s-> %u, want %u", text, v, want);
 }
 
 static void
@@ -328,9 +362,7 @@ static void
 test_uint_bounds(void **state)
 {
 	const struct uint_case *c;
-	struct config cfg;
 	char text[256], msg[256];
-	unsigned v;
 	size_t i;
 
 	(void)state;
@@ -338,13 +370,9 @@ test_uint_bounds(void **state)
 		c = &uint_cases[i];
 		snprintf(text, sizeof(text), "# x\n\n%s = %u;\n", c->key,
 		    c->min);
-		expect_ok(&cfg, text);
-		memcpy(&v, (char *)&cfg + c->off, sizeof(v));
-		assert_int_equal(v, c->min);
+		expect_uint(text, c->off, c->min);
 		snprintf(text, sizeof(text), "%s = %u;\n", c->key, c->max);
-		expect_ok(&cfg, text);
-		memcpy(&v, (char *)&cfg + c->off, sizeof(v));
-		assert_int_equal(v, c->max);
+		expect_uint(text, c->off, c->max);
 		snprintf(text, sizeof(text), "# x\n\n%s = %u;\n", c->key,
 		    c->max + 1);
 		snprintf(msg, sizeof(msg), "%s: %u is above the maximum %u",
@@ -374,6 +402,26 @@ test_max_recipients_message(void **state)
 static void
 test_size(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "max_message_size = 10239;\n", 1,
+		    "max_message_size: 10239 is below the minimum 10K" },
+		{ "max_message_size = 2147483649L;\n", 1,
+		    "max_message_size: 2147483649 is above the maximum 2G" },
+		{ "max_message_size = \"3G\";\n", 1,
+		    "max_message_size: 3G is above the maximum 2G" },
+		{ "max_message_size = \"25X\";\n", 1,
+		    "max_message_size: expected a size: octets or a string "
+		    "like \"25M\" (K, M, G)" },
+		{ "max_message_size = \"M\";\n", 1,
+		    "max_message_size: expected a size: octets or a string "
+		    "like \"25M\" (K, M, G)" },
+		{ "max_message_size = 1.5;\n", 1,
+		    "max_message_size: expected a size: octets or a string "
+		    "like \"25M\" (K, M, G)" },
+		{ "max_message_size = \"99999999999999999999G\";\n", 1,
+		    "max_message_size: expected a size: octets or a string "
+		    "like \"25M\" (K, M, G)" },
+	};
 	struct config cfg;
 
 	(void)state;
@@ -389,29 +437,29 @@ test_size(void **state)
 	assert_int_equal(cfg.max_message_size, 2147483648ULL);
 	expect_ok(&cfg, "max_message_size = \"1000000\";\n");
 	assert_int_equal(cfg.max_message_size, 1000000);
-	expect_error("max_message_size = 10239;\n", 1,
-	    "max_message_size: 10239 is below the minimum 10K");
-	expect_error("max_message_size = 2147483649L;\n", 1,
-	    "max_message_size: 2147483649 is above the maximum 2G");
-	expect_error("max_message_size = \"3G\";\n", 1,
-	    "max_message_size: 3G is above the maximum 2G");
-	expect_error("max_message_size = \"25X\";\n", 1,
-	    "max_message_size: expected a size: octets or a string like "
-	    "\"25M\" (K, M, G)");
-	expect_error("max_message_size = \"M\";\n", 1,
-	    "max_message_size: expected a size: octets or a string like "
-	    "\"25M\" (K, M, G)");
-	expect_error("max_message_size = 1.5;\n", 1,
-	    "max_message_size: expected a size: octets or a string like "
-	    "\"25M\" (K, M, G)");
-	expect_error("max_message_size = \"99999999999999999999G\";\n", 1,
-	    "max_message_size: expected a size: octets or a string like "
-	    "\"25M\" (K, M, G)");
+	EXPECT_ERRORS(errors);
 }
 
 static void
 test_duration(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "\ncommand_timeout = 0;\n", 2,
+		    "command_timeout: 0 is below the minimum 1s (RFC 5321 "
+		    "4.5.3.2.7)" },
+		{ "data_timeout = 3601;\n", 1,
+		    "data_timeout: 3601s is above the maximum 1h" },
+		{ "data_timeout = \"1d\";\n", 1,
+		    "data_timeout: 1d is above the maximum 1h" },
+		{ "greeting_delay = \"301s\";\n", 1,
+		    "greeting_delay: 301s is above the maximum 5m" },
+		{ "command_timeout = \"5 m\";\n", 1,
+		    "command_timeout: expected a duration: seconds or a "
+		    "string like \"5m\" (s, m, h, d)" },
+		{ "command_timeout = \"5M\";\n", 1,
+		    "command_timeout: expected a duration: seconds or a "
+		    "string like \"5m\" (s, m, h, d)" },
+	};
 	struct config cfg;
 
 	(void)state;
@@ -425,39 +473,29 @@ test_duration(void **state)
 	assert_int_equal(cfg.command_timeout, 90);
 	assert_int_equal(cfg.data_timeout, 3600);
 	assert_int_equal(cfg.greeting_delay, 0);
-	expect_error("\ncommand_timeout = 0;\n", 2,
-	    "command_timeout: 0 is below the minimum 1s (RFC 5321 4.5.3.2.7)");
-	expect_error("data_timeout = 3601;\n", 1,
-	    "data_timeout: 3601s is above the maximum 1h");
-	expect_error("data_timeout = \"1d\";\n", 1,
-	    "data_timeout: 1d is above the maximum 1h");
-	expect_error("greeting_delay = \"301s\";\n", 1,
-	    "greeting_delay: 301s is above the maximum 5m");
-	expect_error("command_timeout = \"5 m\";\n", 1,
-	    "command_timeout: expected a duration: seconds or a string like "
-	    "\"5m\" (s, m, h, d)");
-	expect_error("command_timeout = \"5M\";\n", 1,
-	    "command_timeout: expected a duration: seconds or a string like "
-	    "\"5m\" (s, m, h, d)");
+	EXPECT_ERRORS(errors);
 }
 
 static void
 test_strings(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "hostname = \"\";\n", 1, "hostname: must not be empty" },
+		{ "hostname = \"bad_name.example\";\n", 1,
+		    "hostname: not a domain name (letters, digits, '-' and "
+		    "'.'; labels of 1 to 63)" },
+		{ "hostname = \"a..b\";\n", 1,
+		    "hostname: not a domain name (letters, digits, '-' and "
+		    "'.'; labels of 1 to 63)" },
+		{ "hostname = 5;\n", 1, "hostname: expected a string" },
+	};
 	struct config cfg;
 	char text[512], name[300];
 
 	(void)state;
 	expect_ok(&cfg, "hostname = \"localhost\";\n");
 	assert_string_equal(cfg.hostname, "localhost");
-	expect_error("hostname = \"\";\n", 1, "hostname: must not be empty");
-	expect_error("hostname = \"bad_name.example\";\n", 1,
-	    "hostname: not a domain name (letters, digits, '-' and '.'; "
-	    "labels of 1 to 63)");
-	expect_error("hostname = \"a..b\";\n", 1,
-	    "hostname: not a domain name (letters, digits, '-' and '.'; "
-	    "labels of 1 to 63)");
-	expect_error("hostname = 5;\n", 1, "hostname: expected a string");
+	EXPECT_ERRORS(errors);
 	/* 255 characters is the limit (RFC 5321 4.5.3.1.2). */
 	memset(name, 'a', sizeof(name));
 	for (size_t i = 63; i < sizeof(name); i += 64)
@@ -478,21 +516,27 @@ test_strings(void **state)
 static void
 test_enums(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "# a\n# b\n# c\nspool_sync = \"sync\";\n", 4,
+		    "spool_sync: expected one of \"syncfs\", \"fsync\"" },
+		{ "log_level = \"INFO\";\n", 1,
+		    "log_level: expected one of \"warn\", \"info\", "
+		    "\"debug\"" },
+		{ "log_level = 2;\n", 1,
+		    "log_level: expected one of \"warn\", \"info\", "
+		    "\"debug\"" },
+		{ "listeners = (\n{ address = \"127.0.0.1:25\";\n"
+		    "role = \"mx\"; });\n", 3,
+		    "listeners[0].role: expected one of \"smtp\", "
+		    "\"submission\", \"submissions\"" },
+	};
 	struct config cfg;
 
 	(void)state;
 	expect_ok(&cfg, "log_level = \"warn\";\nspool_sync = \"syncfs\";\n");
 	assert_int_equal(cfg.log_level, LOG_LVL_WARN);
 	assert_int_equal(cfg.spool_sync, SPOOL_SYNC_SYNCFS);
-	expect_error("# a\n# b\n# c\nspool_sync = \"sync\";\n", 4,
-	    "spool_sync: expected one of \"syncfs\", \"fsync\"");
-	expect_error("log_level = \"INFO\";\n", 1,
-	    "log_level: expected one of \"warn\", \"info\", \"debug\"");
-	expect_error("log_level = 2;\n", 1,
-	    "log_level: expected one of \"warn\", \"info\", \"debug\"");
-	expect_error("listeners = (\n{ address = \"127.0.0.1:25\";\n"
-	    "role = \"mx\"; });\n", 3, "listeners[0].role: expected one of "
-	    "\"smtp\", \"submission\", \"submissions\"");
+	EXPECT_ERRORS(errors);
 }
 
 #define V4	"not a numeric IPv4 address (IPv6 goes in [])"
@@ -532,24 +576,18 @@ static void
 test_duration_bounds(void **state)
 {
 	const struct dur_case *c;
-	struct config cfg;
 	char text[256], msg[256];
-	unsigned v;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < nitems(dur_cases); i++) {
 		c = &dur_cases[i];
 		snprintf(text, sizeof(text), "%s = %u;\n", c->key, c->min);
-		expect_ok(&cfg, text);
-		memcpy(&v, (char *)&cfg + c->off, sizeof(v));
-		assert_int_equal(v, c->min);
+		expect_uint(text, c->off, c->min);
 		/* retry_max must stay >= retry_min (default 1h). */
 		snprintf(text, sizeof(text), "%s = \"%s\";\nretry_max = "
 		    "\"7d\";\n", c->key, c->max_text);
-		expect_ok(&cfg, text);
-		memcpy(&v, (char *)&cfg + c->off, sizeof(v));
-		assert_int_equal(v, c->max);
+		expect_uint(text, c->off, c->max);
 		snprintf(text, sizeof(text), "\n\n%s = %u;\n", c->key,
 		    c->max + 1);
 		snprintf(msg, sizeof(msg), "%s: %us is above the maximum %s",
@@ -570,23 +608,34 @@ test_duration_bounds(void **state)
 static void
 test_retry_order(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "retry_max = \"10m\";\n\nretry_min = \"15m\";\n", 1,
+		    "retry_max: 10m is below retry_min (15m)" },
+		{ "retry_max = \"4m\";\n", 1,
+		    "retry_max: 4m is below retry_min (5m)" },
+		{ "# only the minimum\nretry_min = \"2h\";\n", 2,
+		    "retry_min: 2h is above retry_max (1h)" },
+	};
 	struct config cfg;
 
 	(void)state;
 	expect_ok(&cfg, "retry_min = \"1h\";\nretry_max = \"1h\";\n");
 	assert_int_equal(cfg.retry_min, 3600);
 	assert_int_equal(cfg.retry_max, 3600);
-	expect_error("retry_max = \"10m\";\n\nretry_min = \"15m\";\n", 1,
-	    "retry_max: 10m is below retry_min (15m)");
-	expect_error("retry_max = \"4m\";\n", 1,
-	    "retry_max: 4m is below retry_min (5m)");
-	expect_error("# only the minimum\nretry_min = \"2h\";\n", 2,
-	    "retry_min: 2h is above retry_max (1h)");
+	EXPECT_ERRORS(errors);
 }
 
 static void
 test_bool(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "\noutbound_ipv6 = 0;\n", 2,
+		    "outbound_ipv6: expected true or false" },
+		{ "outbound_ipv6 = \"yes\";\n", 1,
+		    "outbound_ipv6: expected true or false" },
+		{ "smtp_port = true;\n", 1,
+		    "smtp_port: expected an unsigned integer" },
+	};
 	struct config cfg;
 
 	(void)state;
@@ -596,12 +645,7 @@ test_bool(void **state)
 	assert_int_equal(cfg.outbound_ipv6, 1);
 	expect_ok(&cfg, "outbound_ipv6 = FALSE;\n");
 	assert_int_equal(cfg.outbound_ipv6, 0);
-	expect_error("\noutbound_ipv6 = 0;\n", 2,
-	    "outbound_ipv6: expected true or false");
-	expect_error("outbound_ipv6 = \"yes\";\n", 1,
-	    "outbound_ipv6: expected true or false");
-	expect_error("smtp_port = true;\n", 1,
-	    "smtp_port: expected an unsigned integer");
+	EXPECT_ERRORS(errors);
 }
 
 static void
@@ -624,6 +668,23 @@ test_size_bounce(void **state)
 static void
 test_local_domains(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "local_domains = [\n  \"a.example\",\n  \"b.example\","
+		    "\n  \"A.EXAMPLE\" ];\n", 4,
+		    "local_domains[2]: a.example is already listed as "
+		    "local_domains[0]" },
+		{ "local_domains = [\n\"a.example\",\n\"bad_name\" ];\n", 3,
+		    "local_domains[1]: " NOT_DOMAIN },
+		{ "local_domains = [ \"\" ];\n", 1,
+		    "local_domains[0]: must not be empty" },
+		{ "local_domains = ( \"a.example\",\n 5 );\n", 2,
+		    "local_domains[1]: expected a string" },
+		{ "local_domains = \"a.example\";\n", 1,
+		    "local_domains: expected a list of strings [ \"...\", "
+		    "... ]" },
+		{ "local_domains = ( { domain = \"a.example\"; } );\n", 1,
+		    "local_domains[0]: expected a string" },
+	};
 	struct config cfg;
 	char *text;
 	size_t len, cap = (CONFIG_DOMAINS_MAX + 2) * 32;
@@ -636,20 +697,7 @@ test_local_domains(void **state)
 	assert_int_equal(cfg.nlocal_domains, 1);
 	assert_string_equal(cfg.local_domains[0], "a.example");
 	/* libconfig dates an entry by the token after it: "," or "]". */
-	expect_error("local_domains = [\n  \"a.example\",\n  \"b.example\","
-	    "\n  \"A.EXAMPLE\" ];\n", 4,
-	    "local_domains[2]: a.example is already listed as "
-	    "local_domains[0]");
-	expect_error("local_domains = [\n\"a.example\",\n\"bad_name\" ];\n",
-	    3, "local_domains[1]: " NOT_DOMAIN);
-	expect_error("local_domains = [ \"\" ];\n", 1,
-	    "local_domains[0]: must not be empty");
-	expect_error("local_domains = ( \"a.example\",\n 5 );\n", 2,
-	    "local_domains[1]: expected a string");
-	expect_error("local_domains = \"a.example\";\n", 1,
-	    "local_domains: expected a list of strings [ \"...\", ... ]");
-	expect_error("local_domains = ( { domain = \"a.example\"; } );\n", 1,
-	    "local_domains[0]: expected a string");
+	EXPECT_ERRORS(errors);
 	text = malloc(cap);
 	assert_non_null(text);
 	len = strlcpy(text, "local_domains = [\n", cap);
@@ -669,18 +717,23 @@ test_local_domains(void **state)
 static void
 test_paths(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "mailbox_root = \"\";\n", 1,
+		    "mailbox_root: must not be empty" },
+		{ "\naliases_file = \"/nonexistent/aliases\";\n", 2,
+		    "aliases_file: /nonexistent/aliases: No such file or "
+		    "directory" },
+		{ "tls_ca_file = \"/nonexistent/ca.pem\";\n", 1,
+		    "tls_ca_file: /nonexistent/ca.pem: No such file or "
+		    "directory" },
+	};
 	struct config cfg;
 	char text[1024], msg[512], path[256];
 
 	(void)state;
 	expect_ok(&cfg, "mailbox_root = \"mail\";\naliases_file = \"\";\n");
 	assert_string_equal(cfg.mailbox_root, "mail");
-	expect_error("mailbox_root = \"\";\n", 1,
-	    "mailbox_root: must not be empty");
-	expect_error("\naliases_file = \"/nonexistent/aliases\";\n", 2,
-	    "aliases_file: /nonexistent/aliases: No such file or directory");
-	expect_error("tls_ca_file = \"/nonexistent/ca.pem\";\n", 1,
-	    "tls_ca_file: /nonexistent/ca.pem: No such file or directory");
+	EXPECT_ERRORS(errors);
 	snprintf(text, sizeof(text), "tls_ca_file = \"%s\";\n", tmpdir);
 	snprintf(msg, sizeof(msg), "tls_ca_file: %s: Is a directory",
 	    tmpdir);
@@ -689,7 +742,7 @@ test_paths(void **state)
 	    "aliases_file: contains a control character");
 	/* The config file itself is readable. */
 	snprintf(path, sizeof(path), "%s/aliases", tmpdir);
-	write_file(path, "postmaster: root\n");
+	tu_write_file(path, "postmaster: root\n");
 	snprintf(text, sizeof(text), "aliases_file = \"%s\";\n"
 	    "tls_ca_file = \"%s\";\n", path, path);
 	expect_ok(&cfg, text);
@@ -701,6 +754,27 @@ test_paths(void **state)
 static void
 test_lmtp_and_forwarder(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "lmtp_address = \"localhost:24\";\n", 1,
+		    "lmtp_address: \"localhost:24\": " V4 },
+		{ "\nlmtp_address = \"[::1]:0\";\n", 2,
+		    "lmtp_address: \"[::1]:0\": port must be a number from "
+		    "1 to 65535" },
+		{ "dns_forwarder = \"ns.example\";\n", 1,
+		    "dns_forwarder: expected a numeric IP address, \"IP\" "
+		    "or \"IP@PORT\"" },
+		{ "dns_forwarder = \"[::1]:53\";\n", 1,
+		    "dns_forwarder: expected a numeric IP address, \"IP\" "
+		    "or \"IP@PORT\"" },
+		{ "dns_forwarder = \"ffff:ffff:ffff:ffff:ffff:ffff:"
+		    "255.255.255.2555\";\n", 1,
+		    "dns_forwarder: expected a numeric IP address, \"IP\" "
+		    "or \"IP@PORT\"" },
+		{ "dns_forwarder = \"192.0.2.53@65536\";\n", 1,
+		    "dns_forwarder: port must be a number from 1 to 65535" },
+		{ "dns_forwarder = \"192.0.2.53@\";\n", 1,
+		    "dns_forwarder: port must be a number from 1 to 65535" },
+	};
 	struct config cfg;
 
 	(void)state;
@@ -712,25 +786,7 @@ test_lmtp_and_forwarder(void **state)
 	    "dns_forwarder = \"192.0.2.53@5353\";\n");
 	assert_string_equal(cfg.lmtp_address, "");
 	expect_ok(&cfg, "dns_forwarder = \"::1\";\n");
-	expect_error("lmtp_address = \"localhost:24\";\n", 1,
-	    "lmtp_address: \"localhost:24\": " V4);
-	expect_error("\nlmtp_address = \"[::1]:0\";\n", 2,
-	    "lmtp_address: \"[::1]:0\": port must be a number from 1 to "
-	    "65535");
-	expect_error("dns_forwarder = \"ns.example\";\n", 1,
-	    "dns_forwarder: expected a numeric IP address, \"IP\" or "
-	    "\"IP@PORT\"");
-	expect_error("dns_forwarder = \"[::1]:53\";\n", 1,
-	    "dns_forwarder: expected a numeric IP address, \"IP\" or "
-	    "\"IP@PORT\"");
-	expect_error("dns_forwarder = \"ffff:ffff:ffff:ffff:ffff:ffff:"
-	    "255.255.255.2555\";\n", 1,
-	    "dns_forwarder: expected a numeric IP address, \"IP\" or "
-	    "\"IP@PORT\"");
-	expect_error("dns_forwarder = \"192.0.2.53@65536\";\n", 1,
-	    "dns_forwarder: port must be a number from 1 to 65535");
-	expect_error("dns_forwarder = \"192.0.2.53@\";\n", 1,
-	    "dns_forwarder: port must be a number from 1 to 65535");
+	EXPECT_ERRORS(errors);
 }
 
 static void
@@ -749,6 +805,33 @@ test_outbound_tls(void **state)
 static void
 test_smarthost(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "smarthost = {\n  port = 587;\n};\n", 1,
+		    "smarthost: host is required" },
+		{ "smarthost = {\n  host = \"\";\n};\n", 2,
+		    "smarthost.host: must not be empty" },
+		{ "smarthost = {\n  host = \"a.example\";\n"
+		    "  domain = \"b.example\";\n};\n", 3,
+		    "smarthost: unknown key 'domain'" },
+		{ "smarthost = { host = \"a.example\";\n"
+		    "  auth_user = \"u\"; };\n", 2,
+		    "smarthost.auth_user: set without auth_password" },
+		{ "smarthost = { host = \"a.example\";\n"
+		    "  auth_user = \"\";\n  auth_password = \"p\"; };\n", 3,
+		    "smarthost.auth_password: set without auth_user" },
+		{ "smarthost = { host = \"a.example\"; port = 0; };\n", 1,
+		    "smarthost.port: 0 is below the minimum 1" },
+		{ "smarthost = { host = \"a.example\";\nport = 65536; };\n", 2,
+		    "smarthost.port: 65536 is above the maximum 65535" },
+		{ "smarthost = { host = \"a.example\"; tls = \"yes\"; };\n", 1,
+		    "smarthost.tls: expected one of \"none\", "
+		    "\"opportunistic\", \"required\", \"implicit\"" },
+		{ "smarthost = { host = \"a_b.example\"; };\n", 1,
+		    "smarthost.host: not a host name or numeric IP address" },
+		{ "smarthost = \"relay.example\";\n", 1,
+		    "smarthost: expected a group { domain = "
+		    "\"example.com\"; host = \"smtp.example.net\"; }" },
+	};
 	struct config cfg;
 
 	(void)state;
@@ -760,36 +843,41 @@ test_smarthost(void **state)
 	expect_ok(&cfg, "smarthost = { host = \"2001:db8::25\"; "
 	    "tls = \"implicit\"; port = 465; };\n");
 	assert_int_equal(cfg.smarthost.tls, TLS_LEVEL_IMPLICIT);
-	expect_error("smarthost = {\n  port = 587;\n};\n", 1,
-	    "smarthost: host is required");
-	expect_error("smarthost = {\n  host = \"\";\n};\n", 2,
-	    "smarthost.host: must not be empty");
-	expect_error("smarthost = {\n  host = \"a.example\";\n"
-	    "  domain = \"b.example\";\n};\n", 3,
-	    "smarthost: unknown key 'domain'");
-	expect_error("smarthost = { host = \"a.example\";\n"
-	    "  auth_user = \"u\"; };\n", 2,
-	    "smarthost.auth_user: set without auth_password");
-	expect_error("smarthost = { host = \"a.example\";\n"
-	    "  auth_user = \"\";\n  auth_password = \"p\"; };\n", 3,
-	    "smarthost.auth_password: set without auth_user");
-	expect_error("smarthost = { host = \"a.example\"; port = 0; };\n", 1,
-	    "smarthost.port: 0 is below the minimum 1");
-	expect_error("smarthost = { host = \"a.example\";\nport = 65536; };\n",
-	    2, "smarthost.port: 65536 is above the maximum 65535");
-	expect_error("smarthost = { host = \"a.example\"; tls = \"yes\"; };\n",
-	    1, "smarthost.tls: expected one of \"none\", \"opportunistic\", "
-	    "\"required\", \"implicit\"");
-	expect_error("smarthost = { host = \"a_b.example\"; };\n", 1,
-	    "smarthost.host: not a host name or numeric IP address");
-	expect_error("smarthost = \"relay.example\";\n", 1,
-	    "smarthost: expected a group { domain = \"example.com\"; "
-	    "host = \"smtp.example.net\"; }");
+	EXPECT_ERRORS(errors);
 }
 
 static void
 test_routes(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "routes = (\n  { host = \"mx.example.net\"; }\n);\n", 2,
+		    "routes[0]: domain is required" },
+		{ "routes = ( { domain = \"a.example\"; },\n"
+		    "  { tls = \"none\";\n    domain = \"A.example\"; } );\n",
+		    3,
+		    "routes[1].domain: a.example is already routed by "
+		    "routes[0]" },
+		{ "routes = ( { domain = \"..example\"; } );\n", 1,
+		    "routes[0].domain: " NOT_DOMAIN },
+		{ "routes = ( { domain = \".\"; } );\n", 1, "routes[0].domain: "
+		    NOT_DOMAIN },
+		{ "routes = ( { domain = \"a.example\"; colour = 1; } );\n", 1,
+		    "routes[0]: unknown key 'colour'" },
+		{ "routes = ( { domain = \"a.example\";\n"
+		    "  auth_user = \"u\"; auth_password = \"p\"; } );\n", 2,
+		    "routes[0].auth_user: needs a host (credentials are not "
+		    "sent to MX hosts)" },
+		{ "routes = ( { domain = \"a.example\";\n"
+		    "  tls = \"implicit\"; } );\n", 2,
+		    "routes[0].tls: \"implicit\" needs a host (MX hosts use "
+		    "STARTTLS)" },
+		{ "routes = ( { domain = \"a.example\";\n"
+		    "auth_password = \"p\"; } );\n", 2,
+		    "routes[0].auth_password: set without auth_user" },
+		{ "routes = { domain = \"a.example\"; };\n", 1,
+		    "routes: expected a list of groups ( { domain = "
+		    "\"example.com\"; host = \"smtp.example.net\"; }, ... )" },
+	};
 	struct config cfg;
 	char *text;
 	size_t len, cap = (CONFIG_ROUTES_MAX + 2) * 48;
@@ -808,31 +896,7 @@ test_routes(void **state)
 	assert_int_equal(cfg.routes[0].tls, TLS_LEVEL_OPPORTUNISTIC);
 	assert_string_equal(cfg.routes[1].domain, ".example.com");
 	assert_string_equal(cfg.routes[1].auth_password, "p");
-	expect_error("routes = (\n  { host = \"mx.example.net\"; }\n);\n", 2,
-	    "routes[0]: domain is required");
-	expect_error("routes = ( { domain = \"a.example\"; },\n"
-	    "  { tls = \"none\";\n    domain = \"A.example\"; } );\n", 3,
-	    "routes[1].domain: a.example is already routed by routes[0]");
-	expect_error("routes = ( { domain = \"..example\"; } );\n", 1,
-	    "routes[0].domain: " NOT_DOMAIN);
-	expect_error("routes = ( { domain = \".\"; } );\n", 1,
-	    "routes[0].domain: " NOT_DOMAIN);
-	expect_error("routes = ( { domain = \"a.example\"; colour = 1; } );\n",
-	    1, "routes[0]: unknown key 'colour'");
-	expect_error("routes = ( { domain = \"a.example\";\n"
-	    "  auth_user = \"u\"; auth_password = \"p\"; } );\n", 2,
-	    "routes[0].auth_user: needs a host (credentials are not sent to "
-	    "MX hosts)");
-	expect_error("routes = ( { domain = \"a.example\";\n"
-	    "  tls = \"implicit\"; } );\n", 2,
-	    "routes[0].tls: \"implicit\" needs a host (MX hosts use "
-	    "STARTTLS)");
-	expect_error("routes = ( { domain = \"a.example\";\n"
-	    "auth_password = \"p\"; } );\n", 2,
-	    "routes[0].auth_password: set without auth_user");
-	expect_error("routes = { domain = \"a.example\"; };\n", 1,
-	    "routes: expected a list of groups ( { domain = \"example.com\"; "
-	    "host = \"smtp.example.net\"; }, ... )");
+	EXPECT_ERRORS(errors);
 	text = malloc(cap);
 	assert_non_null(text);
 	len = strlcpy(text, "routes = (\n", cap);
@@ -851,36 +915,44 @@ test_routes(void **state)
 static void
 test_unknown_keys(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "hostname = \"a.example\";\n\nmax_recipient = 100;\n", 3,
+		    "unknown key 'max_recipient'" },
+		{ "listeners = (\n  { address = \"127.0.0.1:25\"; },\n"
+		    "  { address = \"127.0.0.1:26\";\n    port = 26; }\n);\n",
+		    4, "listeners[1]: unknown key 'port'" },
+		{ "tls = { cert = \"x\"; };\n", 1, "unknown key 'tls'" },
+	};
+
 	(void)state;
-	expect_error("hostname = \"a.example\";\n\nmax_recipient = 100;\n", 3,
-	    "unknown key 'max_recipient'");
-	expect_error("listeners = (\n  { address = \"127.0.0.1:25\"; },\n"
-	    "  { address = \"127.0.0.1:26\";\n    port = 26; }\n);\n", 4,
-	    "listeners[1]: unknown key 'port'");
-	expect_error("tls = { cert = \"x\"; };\n", 1, "unknown key 'tls'");
+	EXPECT_ERRORS(errors);
 }
 
 static void
 test_types(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "max_errors = \"5\";\n", 1,
+		    "max_errors: expected an unsigned integer" },
+		{ "max_errors = 5.0;\n", 1,
+		    "max_errors: expected an unsigned integer" },
+		{ "max_errors = true;\n", 1,
+		    "max_errors: expected an unsigned integer" },
+		{ "max_errors = [5];\n", 1,
+		    "max_errors: expected an unsigned integer" },
+		/* libconfig 1.5 would wrap this to 100 without the scan. */
+		{ "\nmax_recipients = 4294967396;\n", 2,
+		    "max_recipients: 4294967396 does not fit in 32 bits; "
+		    "add an L suffix or write it as a string" },
+		{ "max_errors = 0x100000000;\n", 1,
+		    "max_errors: 0x100000000 does not fit in 32 bits; add "
+		    "an L suffix or write it as a string" },
+		{ "max_recipients = 4294967396L;\n", 1,
+		    "max_recipients: 4294967396 is above the maximum 100000" },
+	};
+
 	(void)state;
-	expect_error("max_errors = \"5\";\n", 1,
-	    "max_errors: expected an unsigned integer");
-	expect_error("max_errors = 5.0;\n", 1,
-	    "max_errors: expected an unsigned integer");
-	expect_error("max_errors = true;\n", 1,
-	    "max_errors: expected an unsigned integer");
-	expect_error("max_errors = [5];\n", 1,
-	    "max_errors: expected an unsigned integer");
-	/* libconfig 1.5 would wrap this to 100 without the scan. */
-	expect_error("\nmax_recipients = 4294967396;\n", 2,
-	    "max_recipients: 4294967396 does not fit in 32 bits; add an L "
-	    "suffix or write it as a string");
-	expect_error("max_errors = 0x100000000;\n", 1,
-	    "max_errors: 0x100000000 does not fit in 32 bits; add an L "
-	    "suffix or write it as a string");
-	expect_error("max_recipients = 4294967396L;\n", 1,
-	    "max_recipients: 4294967396 is above the maximum 100000");
+	EXPECT_ERRORS(errors);
 }
 
 static void
@@ -928,24 +1000,27 @@ test_addresses(void **state)
 static void
 test_listener_shapes(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "listeners = ();\n", 1, "listeners: must not be empty" },
+		{ "listeners = { address = \"127.0.0.1:25\"; };\n", 1,
+		    "listeners: expected a list of groups ( { address = "
+		    "\"IP:PORT\"; }, ... )" },
+		{ "listeners = \"127.0.0.1:25\";\n", 1,
+		    "listeners: expected a list of groups ( { address = "
+		    "\"IP:PORT\"; }, ... )" },
+		{ "listeners = ( \"127.0.0.1:25\" );\n", 1,
+		    "listeners[0]: expected a group { address = "
+		    "\"IP:PORT\"; }" },
+		{ "listeners = (\n\n  { role = \"smtp\"; }\n);\n", 3,
+		    "listeners[0]: address is required" },
+	};
 	struct config cfg;
 	char text[2048];
 	size_t len;
 	int i;
 
 	(void)state;
-	expect_error("listeners = ();\n", 1,
-	    "listeners: must not be empty");
-	expect_error("listeners = { address = \"127.0.0.1:25\"; };\n", 1,
-	    "listeners: expected a list of groups ( { address = \"IP:PORT\"; "
-	    "}, ... )");
-	expect_error("listeners = \"127.0.0.1:25\";\n", 1,
-	    "listeners: expected a list of groups ( { address = \"IP:PORT\"; "
-	    "}, ... )");
-	expect_error("listeners = ( \"127.0.0.1:25\" );\n", 1,
-	    "listeners[0]: expected a group { address = \"IP:PORT\"; }");
-	expect_error("listeners = (\n\n  { role = \"smtp\"; }\n);\n", 3,
-	    "listeners[0]: address is required");
+	EXPECT_ERRORS(errors);
 	len = strlcpy(text, "listeners = (\n", sizeof(text));
 	for (i = 0; i < CONFIG_LISTENERS_MAX; i++)
 		len += (size_t)snprintf(text + len, sizeof(text) - len,
@@ -1081,7 +1156,7 @@ static void
 write_mode(char *path, size_t len, const char *name, mode_t mode)
 {
 	snprintf(path, len, "%s/%s", tmpdir, name);
-	write_file(path, "-----BEGIN X-----\n");
+	tu_write_file(path, "-----BEGIN X-----\n");
 	assert_int_equal(chmod(path, mode), 0);
 }
 
@@ -1107,6 +1182,17 @@ test_auth_cleartext(void **state)
 static void
 test_user_group(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "user = \"abcdefghijklmnopqrstuvwxyz0123456\";\n", 1,
+		    "user: longer than 32 characters" },
+		{ "\nuser = \"\";\n", 2, "user: must not be empty" },
+		{ "user = \"Sluice\";\n", 1, "user: " NOT_UNIX },
+		{ "user = \"1sluice\";\n", 1, "user: " NOT_UNIX },
+		{ "user = \"-sluice\";\n", 1, "user: " NOT_UNIX },
+		{ "group = \"mail group\";\n", 1, "group: " NOT_UNIX },
+		{ "group = \"mail:x\";\n", 1, "group: " NOT_UNIX },
+		{ "user = 0;\n", 1, "user: expected a string" },
+	};
 	struct config cfg;
 
 	(void)state;
@@ -1116,20 +1202,21 @@ test_user_group(void **state)
 	expect_ok(&cfg, "user = \"abcdefghijklmnopqrstuvwxyz012345\";\n"
 	    "group = \"\";\n");
 	assert_string_equal(cfg.group, "");
-	expect_error("user = \"abcdefghijklmnopqrstuvwxyz0123456\";\n", 1,
-	    "user: longer than 32 characters");
-	expect_error("\nuser = \"\";\n", 2, "user: must not be empty");
-	expect_error("user = \"Sluice\";\n", 1, "user: " NOT_UNIX);
-	expect_error("user = \"1sluice\";\n", 1, "user: " NOT_UNIX);
-	expect_error("user = \"-sluice\";\n", 1, "user: " NOT_UNIX);
-	expect_error("group = \"mail group\";\n", 1, "group: " NOT_UNIX);
-	expect_error("group = \"mail:x\";\n", 1, "group: " NOT_UNIX);
-	expect_error("user = 0;\n", 1, "user: expected a string");
+	EXPECT_ERRORS(errors);
 }
 
 static void
 test_tls_certificates(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "tls_certificates = { cert = \"a\"; key = \"b\"; };\n", 1,
+		    "tls_certificates: expected a list of groups ( { cert = "
+		    "\"/path/chain.pem\"; key = \"/path/key.pem\"; }, ... )" },
+		{ "tls_ciphers = \"\";\n", 1,
+		    "tls_ciphers: must not be empty" },
+		{ "tls_request_client_cert = 1;\n", 1,
+		    "tls_request_client_cert: expected true or false" },
+	};
 	struct config cfg;
 	char cert[256], key[256], key2[256], text[2048], msg[512];
 	size_t len;
@@ -1182,13 +1269,7 @@ test_tls_certificates(void **state)
 	    "  { cert = \"%s\"; key = \"%s\"; chain = \"x\"; }\n);\n", cert,
 	    key);
 	expect_error(text, 2, "tls_certificates[0]: unknown key 'chain'");
-	expect_error("tls_certificates = { cert = \"a\"; key = \"b\"; };\n", 1,
-	    "tls_certificates: expected a list of groups ( { cert = "
-	    "\"/path/chain.pem\"; key = \"/path/key.pem\"; }, ... )");
-	expect_error("tls_ciphers = \"\";\n", 1,
-	    "tls_ciphers: must not be empty");
-	expect_error("tls_request_client_cert = 1;\n", 1,
-	    "tls_request_client_cert: expected true or false");
+	EXPECT_ERRORS(errors);
 
 	len = strlcpy(text, "tls_certificates = (\n", sizeof(text));
 	for (i = 0; i <= CONFIG_CERTS_MAX; i++)
@@ -1265,73 +1346,83 @@ test_relay_networks(void **state)
 	assert_int_equal(cfg.nrelay_networks, 1);
 }
 
+#define NOT_NET ": not a numeric network, e.g. \"192.0.2.0/24\", " \
+	"\"2001:db8::/32\" or an IP"
+
 static void
 test_relay_network_errors(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "relay_networks = [\n  \"10.0.0.0/8\",\n"
+		    "  \"10.0.0.1/8\" ];\n", 3,
+		    "relay_networks[1]: 10.0.0.1/8: host bits set (the "
+		    "network is 10.0.0.0/8)" },
+		{ "relay_networks = [ \"192.0.2.129/25\" ];\n", 1,
+		    "relay_networks[0]: 192.0.2.129/25: host bits set (the "
+		    "network is 192.0.2.128/25)" },
+		{ "\nrelay_networks = [ \"2001:db8::1/32\" ];\n", 2,
+		    "relay_networks[0]: 2001:db8::1/32: host bits set (the "
+		    "network is 2001:db8::/32)" },
+		{ "relay_networks = [ \"10.0.0.0/0\" ];\n", 1,
+		    "relay_networks[0]: 10.0.0.0/0: host bits set (the "
+		    "network is 0.0.0.0/0)" },
+		{ "relay_networks = [ \"10.0.0.0/33\" ];\n", 1,
+		    "relay_networks[0]: 10.0.0.0/33: the prefix of an IPv4 "
+		    "network is 0 to 32" },
+		{ "relay_networks = [ \"::/129\" ];\n", 1,
+		    "relay_networks[0]: ::/129: the prefix of an IPv6 "
+		    "network is 0 to 128" },
+		{ "relay_networks = [ \"10.0.0.0/\" ];\n", 1,
+		    "relay_networks[0]: 10.0.0.0/: the prefix of an IPv4 "
+		    "network is 0 to 32" },
+		{ "relay_networks = [ \"10.0.0.0/8/8\" ];\n", 1,
+		    "relay_networks[0]: 10.0.0.0/8/8: the prefix of an IPv4 "
+		    "network is 0 to 32" },
+		{ "relay_networks = [ \"10.0.0.0/-8\" ];\n", 1,
+		    "relay_networks[0]: 10.0.0.0/-8: the prefix of an IPv4 "
+		    "network is 0 to 32" },
+		{ "relay_networks = [ \"localhost\" ];\n", 1,
+		    "relay_networks[0]: localhost" NOT_NET },
+		{ "relay_networks = [ \"10.0.0/8\" ];\n", 1,
+		    "relay_networks[0]: 10.0.0/8" NOT_NET },
+		{ "relay_networks = [ \"[::1]/128\" ];\n", 1,
+		    "relay_networks[0]: [::1]/128" NOT_NET },
+		{ "relay_networks = [ \"/8\" ];\n", 1, "relay_networks[0]: /8"
+		    NOT_NET },
+		{ "relay_networks = [ \"ffff:ffff:ffff:ffff:ffff:ffff:"
+		    "255.255.255.255x/128\" ];\n", 1,
+		    "relay_networks[0]: "
+		    "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255x/128"
+		    NOT_NET },
+		{ "relay_networks = [ \"\" ];\n", 1,
+		    "relay_networks[0]: must not be empty" },
+		{ "relay_networks = [ \"0000:0000:0000:0000:0000:0000:"
+		    "0000:0000/000000000000000000000000000000128\" ];\n", 1,
+		    "relay_networks[0]: longer than 63 characters" },
+		{ "relay_networks = [ 10 ];\n", 1,
+		    "relay_networks[0]: expected a string" },
+		{ "relay_networks = \"10.0.0.0/8\";\n", 1,
+		    "relay_networks: expected a list of strings [ \"...\", "
+		    "... ]" },
+		/* Duplicates: as written, then as parsed. */
+		{ "relay_networks = [ \"10.0.0.0/8\",\n"
+		    "  \"10.0.0.0/8\" ];\n", 2,
+		    "relay_networks[1]: 10.0.0.0/8 is already listed as "
+		    "relay_networks[0]" },
+		{ "relay_networks = [ \"10.0.0.0/8\", \"::1\",\n"
+		    "  \"10.0.0.0/08\" ];\n", 2,
+		    "relay_networks[2]: 10.0.0.0/08 is the same network as "
+		    "relay_networks[0] (10.0.0.0/8)" },
+		{ "relay_networks = [ \"::1\",\n  \"0:0::1/128\" ];\n", 2,
+		    "relay_networks[1]: 0:0::1/128 is the same network as "
+		    "relay_networks[0] (::1)" },
+	};
 	char *text;
 	size_t len, cap = (CONFIG_NETWORKS_MAX + 2) * 32;
 	int i;
 
 	(void)state;
-	expect_error("relay_networks = [\n  \"10.0.0.0/8\",\n"
-	    "  \"10.0.0.1/8\" ];\n", 3, "relay_networks[1]: 10.0.0.1/8: host "
-	    "bits set (the network is 10.0.0.0/8)");
-	expect_error("relay_networks = [ \"192.0.2.129/25\" ];\n", 1,
-	    "relay_networks[0]: 192.0.2.129/25: host bits set (the network "
-	    "is 192.0.2.128/25)");
-	expect_error("\nrelay_networks = [ \"2001:db8::1/32\" ];\n", 2,
-	    "relay_networks[0]: 2001:db8::1/32: host bits set (the network "
-	    "is 2001:db8::/32)");
-	expect_error("relay_networks = [ \"10.0.0.0/0\" ];\n", 1,
-	    "relay_networks[0]: 10.0.0.0/0: host bits set (the network is "
-	    "0.0.0.0/0)");
-	expect_error("relay_networks = [ \"10.0.0.0/33\" ];\n", 1,
-	    "relay_networks[0]: 10.0.0.0/33: the prefix of an IPv4 network "
-	    "is 0 to 32");
-	expect_error("relay_networks = [ \"::/129\" ];\n", 1,
-	    "relay_networks[0]: ::/129: the prefix of an IPv6 network is 0 "
-	    "to 128");
-	expect_error("relay_networks = [ \"10.0.0.0/\" ];\n", 1,
-	    "relay_networks[0]: 10.0.0.0/: the prefix of an IPv4 network is "
-	    "0 to 32");
-	expect_error("relay_networks = [ \"10.0.0.0/8/8\" ];\n", 1,
-	    "relay_networks[0]: 10.0.0.0/8/8: the prefix of an IPv4 network "
-	    "is 0 to 32");
-	expect_error("relay_networks = [ \"10.0.0.0/-8\" ];\n", 1,
-	    "relay_networks[0]: 10.0.0.0/-8: the prefix of an IPv4 network "
-	    "is 0 to 32");
-#define NOT_NET ": not a numeric network, e.g. \"192.0.2.0/24\", " \
-	"\"2001:db8::/32\" or an IP"
-	expect_error("relay_networks = [ \"localhost\" ];\n", 1,
-	    "relay_networks[0]: localhost" NOT_NET);
-	expect_error("relay_networks = [ \"10.0.0/8\" ];\n", 1,
-	    "relay_networks[0]: 10.0.0/8" NOT_NET);
-	expect_error("relay_networks = [ \"[::1]/128\" ];\n", 1,
-	    "relay_networks[0]: [::1]/128" NOT_NET);
-	expect_error("relay_networks = [ \"/8\" ];\n", 1,
-	    "relay_networks[0]: /8" NOT_NET);
-	expect_error("relay_networks = [ \"ffff:ffff:ffff:ffff:ffff:ffff:"
-	    "255.255.255.255x/128\" ];\n", 1, "relay_networks[0]: "
-	    "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255x/128" NOT_NET);
-	expect_error("relay_networks = [ \"\" ];\n", 1,
-	    "relay_networks[0]: must not be empty");
-	expect_error("relay_networks = [ \"0000:0000:0000:0000:0000:0000:"
-	    "0000:0000/000000000000000000000000000000128\" ];\n", 1,
-	    "relay_networks[0]: longer than 63 characters");
-	expect_error("relay_networks = [ 10 ];\n", 1,
-	    "relay_networks[0]: expected a string");
-	expect_error("relay_networks = \"10.0.0.0/8\";\n", 1,
-	    "relay_networks: expected a list of strings [ \"...\", ... ]");
-	/* Duplicates: as written, then as parsed. */
-	expect_error("relay_networks = [ \"10.0.0.0/8\",\n"
-	    "  \"10.0.0.0/8\" ];\n", 2, "relay_networks[1]: 10.0.0.0/8 is "
-	    "already listed as relay_networks[0]");
-	expect_error("relay_networks = [ \"10.0.0.0/8\", \"::1\",\n"
-	    "  \"10.0.0.0/08\" ];\n", 2, "relay_networks[2]: 10.0.0.0/08 is "
-	    "the same network as relay_networks[0] (10.0.0.0/8)");
-	expect_error("relay_networks = [ \"::1\",\n  \"0:0::1/128\" ];\n", 2,
-	    "relay_networks[1]: 0:0::1/128 is the same network as "
-	    "relay_networks[0] (::1)");
+	EXPECT_ERRORS(errors);
 	text = malloc(cap);
 	assert_non_null(text);
 	len = strlcpy(text, "relay_networks = [\n", cap);
@@ -1388,43 +1479,73 @@ test_users(void **state)
 static void
 test_user_errors(void **state)
 {
+	static const struct err_case errors1[] = {
+		{ "users = (\n  { senders = [ \"@a.example\" ]; }\n);\n", 2,
+		    "users[0]: name is required" },
+		{ "users = ( { name = \"\"; } );\n", 1,
+		    "users[0].name: must not be empty" },
+		{ "users = ( { name = \"al ice\"; } );\n", 1,
+		    "users[0].name: contains a space, a control character "
+		    "or ':'" },
+		{ "users = ( { name = \"a:b\"; } );\n", 1,
+		    "users[0].name: contains a space, a control character "
+		    "or ':'" },
+		{ "users = ( { name = \"a\"; },\n  { name = \"b\"; },\n"
+		    "  { max_msgs_per_day = 1;\n    name = \"a\"; } );\n", 4,
+		    "users[2].name: a is already listed as users[0]" },
+		{ "users = ( { name = \"a\";\n"
+		    "  senders = [ \"a.example\" ]; } );\n", 2,
+		    "users[0].senders[0]: " NOT_SENDER },
+		{ "users = ( { name = \"a\";\n"
+		    "  senders = [ \"@a.example\", \"a@@a.example\" ]; } );\n",
+		    2, "users[0].senders[1]: " NOT_SENDER },
+		{ "users = ( { name = \"a\";\n"
+		    "  senders = [ \"a b@a.example\" ]; } );\n", 2,
+		    "users[0].senders[0]: " BAD_CHAR },
+		{ "users = ( { name = \"a\";\n"
+		    "  senders = [ \"<a@a.example>\" ]; } );\n", 2,
+		    "users[0].senders[0]: " BAD_CHAR },
+		{ "users = ( { name = \"a\";\n"
+		    "  senders = [ \"a@\" ]; } );\n", 2,
+		    "users[0].senders[0]: the part after '@' is not a "
+		    "domain name" },
+		{ "users = ( { name = \"a\";\n"
+		    "  senders = [ \"a@b_c.example\" ]; } );\n", 2,
+		    "users[0].senders[0]: the part after '@' is not a "
+		    "domain name" },
+		{ "users = ( { name = \"a\";\n" "  senders = [ \"\" ]; } );\n",
+		    2, "users[0].senders[0]: must not be empty" },
+	};
+	static const struct err_case errors2[] = {
+		{ "users = ( { name = \"a\";\n"
+		    "  senders = [ \"a@B.example\",\n"
+		    "    \"a@b.EXAMPLE\" ]; } );\n", 3,
+		    "users[0].senders[1]: a@b.example is already listed as "
+		    "senders[0]" },
+		{ "users = ( { name = \"a\"; },\n { name = \"b\";\n"
+		    "  senders = \"@a.example\"; } );\n", 3,
+		    "users[1].senders: expected a list of strings [ "
+		    "\"...\", ... ]" },
+		{ "users = ( { name = \"a\";\n"
+		    "  max_msgs_per_hour = 10000001; } );\n", 2,
+		    "users[0].max_msgs_per_hour: 10000001 is above the "
+		    "maximum 10000000" },
+		{ "users = ( { name = \"a\";\n"
+		    "  allow_null_sender = 1; } );\n", 2,
+		    "users[0].allow_null_sender: expected true or false" },
+		{ "users = ( { name = \"a\";\n" "  password = \"x\"; } );\n", 2,
+		    "users[0]: unknown key 'password'" },
+		{ "users = { name = \"a\"; };\n", 1,
+		    "users: expected a list of groups ( { name = "
+		    "\"alice@example.org\"; senders = [ \"@example.org\" ]; "
+		    "}, ... )" },
+	};
 	char *text, local[80];
 	size_t len, cap = (CONFIG_USERS_MAX + 2) * 32;
 	int i;
 
 	(void)state;
-	expect_error("users = (\n  { senders = [ \"@a.example\" ]; }\n);\n", 2,
-	    "users[0]: name is required");
-	expect_error("users = ( { name = \"\"; } );\n", 1,
-	    "users[0].name: must not be empty");
-	expect_error("users = ( { name = \"al ice\"; } );\n", 1,
-	    "users[0].name: contains a space, a control character or ':'");
-	expect_error("users = ( { name = \"a:b\"; } );\n", 1,
-	    "users[0].name: contains a space, a control character or ':'");
-	expect_error("users = ( { name = \"a\"; },\n  { name = \"b\"; },\n"
-	    "  { max_msgs_per_day = 1;\n    name = \"a\"; } );\n", 4,
-	    "users[2].name: a is already listed as users[0]");
-	expect_error("users = ( { name = \"a\";\n"
-	    "  senders = [ \"a.example\" ]; } );\n", 2,
-	    "users[0].senders[0]: " NOT_SENDER);
-	expect_error("users = ( { name = \"a\";\n"
-	    "  senders = [ \"@a.example\", \"a@@a.example\" ]; } );\n", 2,
-	    "users[0].senders[1]: " NOT_SENDER);
-	expect_error("users = ( { name = \"a\";\n"
-	    "  senders = [ \"a b@a.example\" ]; } );\n", 2,
-	    "users[0].senders[0]: " BAD_CHAR);
-	expect_error("users = ( { name = \"a\";\n"
-	    "  senders = [ \"<a@a.example>\" ]; } );\n", 2,
-	    "users[0].senders[0]: " BAD_CHAR);
-	expect_error("users = ( { name = \"a\";\n"
-	    "  senders = [ \"a@\" ]; } );\n", 2,
-	    "users[0].senders[0]: the part after '@' is not a domain name");
-	expect_error("users = ( { name = \"a\";\n"
-	    "  senders = [ \"a@b_c.example\" ]; } );\n", 2,
-	    "users[0].senders[0]: the part after '@' is not a domain name");
-	expect_error("users = ( { name = \"a\";\n"
-	    "  senders = [ \"\" ]; } );\n", 2,
-	    "users[0].senders[0]: must not be empty");
+	EXPECT_ERRORS(errors1);
 	memset(local, 'x', 65);
 	local[65] = '\0';
 	text = malloc(cap);
@@ -1434,26 +1555,7 @@ test_user_errors(void **state)
 	expect_error(text, 2, "users[0].senders[0]: local part longer than "
 	    "64 characters (RFC 5321 4.5.3.1.1)");
 	/* Compared once the domain is lowercased. */
-	expect_error("users = ( { name = \"a\";\n"
-	    "  senders = [ \"a@B.example\",\n    \"a@b.EXAMPLE\" ]; } );\n", 3,
-	    "users[0].senders[1]: a@b.example is already listed as "
-	    "senders[0]");
-	expect_error("users = ( { name = \"a\"; },\n { name = \"b\";\n"
-	    "  senders = \"@a.example\"; } );\n", 3, "users[1].senders: "
-	    "expected a list of strings [ \"...\", ... ]");
-	expect_error("users = ( { name = \"a\";\n"
-	    "  max_msgs_per_hour = 10000001; } );\n", 2,
-	    "users[0].max_msgs_per_hour: 10000001 is above the maximum "
-	    "10000000");
-	expect_error("users = ( { name = \"a\";\n"
-	    "  allow_null_sender = 1; } );\n", 2,
-	    "users[0].allow_null_sender: expected true or false");
-	expect_error("users = ( { name = \"a\";\n"
-	    "  password = \"x\"; } );\n", 2,
-	    "users[0]: unknown key 'password'");
-	expect_error("users = { name = \"a\"; };\n", 1,
-	    "users: expected a list of groups ( { name = "
-	    "\"alice@example.org\"; senders = [ \"@example.org\" ]; }, ... )");
+	EXPECT_ERRORS(errors2);
 	/* At most CONFIG_SENDERS_MAX senders, CONFIG_USERS_MAX users. */
 	len = strlcpy(text, "users = ( { name = \"a\"; senders = [\n", cap);
 	for (i = 0; i <= CONFIG_SENDERS_MAX; i++)
@@ -1475,6 +1577,16 @@ test_user_errors(void **state)
 static void
 test_soft_error_limit(void **state)
 {
+	static const struct err_case errors[] = {
+		{ "max_errors = 5;\n\nsoft_error_limit = 6;\n", 3,
+		    "soft_error_limit: 6 is above max_errors (5)" },
+		{ "soft_error_limit = 6;\n\nmax_errors = 5;\n", 1,
+		    "soft_error_limit: 6 is above max_errors (5)" },
+		{ "\nsoft_error_limit = 21;\n", 2,
+		    "soft_error_limit: 21 is above max_errors (20)" },
+		{ "max_errors = 1000;\nsoft_error_limit = 1001;\n", 2,
+		    "soft_error_limit: 1001 is above the maximum 1000" },
+	};
 	struct config cfg;
 
 	(void)state;
@@ -1489,14 +1601,7 @@ test_soft_error_limit(void **state)
 	assert_int_equal(cfg.soft_error_limit, 5);
 	expect_ok(&cfg, "max_errors = 500;\n");
 	assert_int_equal(cfg.soft_error_limit, 10);
-	expect_error("max_errors = 5;\n\nsoft_error_limit = 6;\n", 3,
-	    "soft_error_limit: 6 is above max_errors (5)");
-	expect_error("soft_error_limit = 6;\n\nmax_errors = 5;\n", 1,
-	    "soft_error_limit: 6 is above max_errors (5)");
-	expect_error("\nsoft_error_limit = 21;\n", 2,
-	    "soft_error_limit: 21 is above max_errors (20)");
-	expect_error("max_errors = 1000;\nsoft_error_limit = 1001;\n", 2,
-	    "soft_error_limit: 1001 is above the maximum 1000");
+	EXPECT_ERRORS(errors);
 }
 
 static const char security_conf[] =
@@ -1632,10 +1737,7 @@ setup(void **state)
 	(void)state;
 	snprintf(tmpdir, sizeof(tmpdir), "%s/test_config.XXXXXX",
 	    base != NULL && strlen(base) < 32 ? base : "/tmp");
-	if (mkdtemp(tmpdir) == NULL)
-		return -1;
-	snprintf(conf_path, sizeof(conf_path), "%s/sluice.conf", tmpdir);
-	return 0;
+	return tu_mkdtemp(tmpdir, conf_path, sizeof(conf_path), "sluice.conf");
 }
 
 static int

@@ -22,8 +22,8 @@
 #include "buf.h"
 #include "dsn.h"
 #include "util.h"
+#include "testutil.h"
 
-#define PYTHON	"/usr/bin/python3"
 #define NOW	1700000000
 #define ORIG	"Subject: original\r\nFrom: <alice@example.org>\r\n" \
 		"To: <bob@example.net>\r\n\r\nHello Bob,\r\nthe body.\r\n"
@@ -46,17 +46,14 @@ static int
 setup_dir(void **state)
 {
 	(void)state;
-	return mkdtemp(test_dir) == NULL ? -1 : 0;
+	return tu_mkdtemp(test_dir, NULL, 0, NULL);
 }
 
 static int
 teardown_dir(void **state)
 {
-	char cmd[PATH_MAX + 16];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", test_dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_rf(test_dir);
 }
 
 static void
@@ -440,18 +437,11 @@ test_python_parses(void **state)
 	    "ds = load('failure.eml').get_payload()[1].get_payload()\n"
 	    "assert ds[1]['Diagnostic-Code'].startswith('smtp; 550 5.1.1')\n"
 	    "assert ds[0]['Original-Envelope-Id'] == 'env+1'\n";
-	char py[PATH_MAX], cmd[3 * PATH_MAX];
-	FILE *fp;
 
 	(void)state;
-	if (access(PYTHON, X_OK) != 0)
+	if (access(TU_PYTHON, X_OK) != 0)
 		skip();
-	snprintf(py, sizeof(py), "%s/check.py", test_dir);
-	assert_non_null(fp = fopen(py, "w"));
-	fputs(script, fp);
-	assert_int_equal(fclose(fp), 0);
-	snprintf(cmd, sizeof(cmd), PYTHON " '%s' '%s'", py, test_dir);
-	assert_int_equal(system(cmd), 0);
+	tu_python_check(test_dir, script, test_dir);
 }
 
 int

@@ -24,6 +24,7 @@
 
 #include "limit.h"
 #include "util.h"
+#include "testutil.h"
 
 #define T0		((time_t)1700002800)	/* on a 15-minute boundary */
 #define TABLE_MAX	100000
@@ -42,20 +43,14 @@ static int
 setup_dir(void **state)
 {
 	(void)state;
-	if (mkdtemp(test_dir) == NULL)
-		return -1;
-	snprintf(counters, sizeof(counters), "%s/counters", test_dir);
-	return 0;
+	return tu_mkdtemp(test_dir, counters, sizeof(counters), "counters");
 }
 
 static int
 teardown_dir(void **state)
 {
-	char cmd[PATH_MAX + 16];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", test_dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_rf(test_dir);
 }
 
 static int
@@ -92,30 +87,6 @@ touch(const char *ip, time_t now)
 	if ((v = limit_connect(ip, now)) == LIMIT_OK)
 		limit_disconnect(ip);
 	return v;
-}
-
-static void
-write_file(const char *text)
-{
-	FILE *fp;
-
-	assert_non_null(fp = fopen(counters, "w"));
-	fputs(text, fp);
-	assert_int_equal(fclose(fp), 0);
-}
-
-static char *
-read_file(void)
-{
-	static char text[65536];
-	FILE *fp;
-	size_t n;
-
-	assert_non_null(fp = fopen(counters, "r"));
-	n = fread(text, 1, sizeof(text) - 1, fp);
-	text[n] = '\0';
-	fclose(fp);
-	return text;
 }
 
 /* Only the counters file is left in the directory: no temp files. */
@@ -359,11 +330,12 @@ test_persist(void **state)
 	limit_cap_add("net:192.0.2.0/24", now - 3 * 86400);
 	assert_int_equal(limit_save(), 0);
 	assert_no_temp_files();
-	text = read_file();
+	text = tu_read_file(counters);
 	assert_non_null(strstr(text, "sluice-counters 1\n"));
 	assert_non_null(strstr(text, "user:al%20ice%0A%25x%09%C3%A9 h"));
 	assert_non_null(strstr(text, "end 2\n"));
 	assert_null(strstr(text, "192.0.2.0"));
+	free(text);
 	limit_shutdown();
 	assert_no_temp_files();
 
@@ -389,7 +361,7 @@ read_sound_file(time_t now)
 	snprintf(text, sizeof(text),
 	    "sluice-counters 1\nuser:bob h%lld:5 d%lld:5\nend 1\n",
 	    (long long)now, (long long)(now / 900 * 900));
-	write_file(text);
+	tu_write_file(counters, text);
 	init(0, 0, 0, 0, 0, counters);
 	assert_int_equal(limit_cap_check("user:bob", 5, 0, now), 0);
 	assert_int_equal(limit_cap_check("user:bob", 0, 5, now), 0);
@@ -427,7 +399,7 @@ test_damaged(void **state)
 	read_sound_file(now);
 	for (i = 0; i < nitems(bad); i++) {
 		snprintf(text, sizeof(text), bad[i], (long long)now);
-		write_file(text);
+		tu_write_file(counters, text);
 		init(0, 0, 0, 0, 0, counters);
 		if (limit_cap_check("user:bob", 1, 1, now) != 1)
 			fail_msg("damaged file %zu was read", i);

@@ -24,8 +24,8 @@
 #include "buf.h"
 #include "maildir.h"
 #include "util.h"
+#include "testutil.h"
 
-#define PYTHON	"/usr/bin/python3"
 
 static char test_dir[] = "/tmp/test_maildir.XXXXXX";
 
@@ -37,20 +37,16 @@ static int
 setup_dir(void **state)
 {
 	(void)state;
-	return mkdtemp(test_dir) == NULL ? -1 : 0;
+	return tu_mkdtemp(test_dir, NULL, 0, NULL);
 }
 
 static int
 teardown_dir(void **state)
 {
-	char cmd[PATH_MAX + 16];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", test_dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_rf(test_dir);
 }
 
-/* A spool-like file holding junk, then msg at *off, then junk. */
 static int
 spool_file(const char *msg, size_t len, uint64_t *off)
 {
@@ -339,13 +335,12 @@ test_python_reads(void **state)
 	    "p = m.get_payload(decode=True)\n"
 	    "assert p == b'body line\\n.dot line\\n\\nlast\\n', p\n"
 	    "assert m.get_subdir() == 'new'\n";
-	char md[PATH_MAX], py[PATH_MAX], cmd[3 * PATH_MAX], err[512];
+	char md[PATH_MAX], err[512];
 	uint64_t off;
-	FILE *fp;
 	int fd, temp;
 
 	(void)state;
-	if (access(PYTHON, X_OK) != 0)
+	if (access(TU_PYTHON, X_OK) != 0)
 		skip();
 	snprintf(md, sizeof(md), "%s/python", test_dir);
 	fd = spool_file(msg, strlen(msg), &off);
@@ -353,12 +348,7 @@ test_python_reads(void **state)
 	    fd, off, strlen(msg), err, sizeof(err), &temp) != 0)
 		fail_msg("deliver: %s", err);
 	close(fd);
-	snprintf(py, sizeof(py), "%s/check.py", test_dir);
-	assert_non_null(fp = fopen(py, "w"));
-	fputs(script, fp);
-	assert_int_equal(fclose(fp), 0);
-	snprintf(cmd, sizeof(cmd), PYTHON " '%s' '%s'", py, md);
-	assert_int_equal(system(cmd), 0);
+	tu_python_check(test_dir, script, md);
 }
 
 int

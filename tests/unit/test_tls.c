@@ -32,6 +32,7 @@
 #include "log.h"
 #include "tls.h"
 #include "util.h"
+#include "testutil.h"
 
 #define HS_ROUNDS	200
 
@@ -68,35 +69,6 @@ path(const char *name)
 	return buf[i];
 }
 
-static int
-run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-run(const char *fmt, ...)
-{
-	char	 cmd[4096];
-	va_list	 ap;
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(cmd))
-		return -1;
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int
-write_file(const char *p, const char *text)
-{
-	FILE	*f;
-
-	if ((f = fopen(p, "w")) == NULL)
-		return -1;
-	fputs(text, f);
-	return fclose(f) == 0 ? 0 : -1;
-}
-
 /* A leaf signed by the CA; names[0] is also the CN. */
 static int
 make_cert(const char *stem, const char *newkey, const char *cn,
@@ -108,10 +80,10 @@ make_cert(const char *stem, const char *newkey, const char *cn,
 	    "extendedKeyUsage = serverAuth,clientAuth\n"
 	    "subjectAltName = %s\nsubjectKeyIdentifier = hash\n"
 	    "authorityKeyIdentifier = keyid\n", san);
-	if (write_file(path("leaf.ext"), ext) == -1)
+	if (tu_try_write_file(path("leaf.ext"), ext) == -1)
 		return -1;
-	return run("umask 077; cd '%s' && openssl req -new -newkey %s -nodes "
-	    "-keyout %s.key -subj '/CN=%s' -config req.cnf 2>/dev/null | "
+	return tu_run("umask 077; cd '%s' && openssl req -new -newkey %s "
+	    "-nodes -keyout %s.key -subj '/CN=%s' -config req.cnf 2>/dev/null | "
 	    "openssl x509 -req -CA ca.crt -CAkey ca.key -set_serial %d "
 	    "-days 30 -extfile leaf.ext -out %s.crt 2>/dev/null",
 	    test_dir, newkey, stem, cn, serial, stem);
@@ -122,9 +94,9 @@ setup_certs(void **state)
 {
 	(void)state;
 	if (mkdtemp(test_dir) == NULL ||
-	    write_file(path("req.cnf"), req_cnf) == -1)
+	    tu_try_write_file(path("req.cnf"), req_cnf) == -1)
 		return -1;
-	if (run("umask 077; cd '%s' && openssl req -x509 -newkey ec "
+	if (tu_run("umask 077; cd '%s' && openssl req -x509 -newkey ec "
 	    "-pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
 	    "-out ca.crt -days 30 -subj '/CN=Sluice Test CA' "
 	    "-config req.cnf -extensions ca_ext 2>/dev/null", test_dir) == -1)
@@ -138,14 +110,14 @@ setup_certs(void **state)
 	    make_cert("client", "ec -pkeyopt ec_paramgen_curve:P-256",
 	    "client.example.org", "DNS:client.example.org", 4) == -1)
 		return -1;
-	return run("cd '%s' && cat b.crt ca.crt > b.chain", test_dir);
+	return tu_run("cd '%s' && cat b.crt ca.crt > b.chain", test_dir);
 }
 
 static int
 teardown_certs(void **state)
 {
 	(void)state;
-	return run("rm -rf '%s'", test_dir);
+	return tu_rm_rf(test_dir);
 }
 
 static void
@@ -327,7 +299,7 @@ expect_key_refused(mode_t mode, const char *why)
 	char		 err[512], want[PATH_MAX + 128];
 	const char	*k = path("mode.key");
 
-	assert_int_equal(run("cp '%s' '%s'", path("a.key"), k), 0);
+	assert_int_equal(tu_run("cp '%s' '%s'", path("a.key"), k), 0);
 	assert_int_equal(chmod(k, mode), 0);
 	assert_int_equal(tls_pem_read(path("a.crt"), k, &pem, err,
 	    sizeof(err)), -1);
@@ -365,7 +337,7 @@ test_pem_key_owner(void **state)
 	(void)state;
 	if (geteuid() != 0)
 		skip();
-	assert_int_equal(run("cp '%s' '%s'", path("a.key"), k), 0);
+	assert_int_equal(tu_run("cp '%s' '%s'", path("a.key"), k), 0);
 	assert_int_equal(chown(k, 65534, 65534), 0);
 	assert_int_equal(tls_pem_read(path("a.crt"), k, &pem, err,
 	    sizeof(err)), -1);
@@ -388,11 +360,11 @@ test_pem_bad_files(void **state)
 	assert_int_equal(tls_pem_read(test_dir, path("a.key"), &pem, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, ": not a regular file"));
-	assert_int_equal(write_file(path("empty.crt"), ""), 0);
+	tu_write_file(path("empty.crt"), "");
 	assert_int_equal(tls_pem_read(path("empty.crt"), path("a.key"), &pem,
 	    err, sizeof(err)), -1);
 	assert_non_null(strstr(err, ": empty file"));
-	assert_int_equal(run("head -c 1048577 /dev/zero > '%s'",
+	assert_int_equal(tu_run("head -c 1048577 /dev/zero > '%s'",
 	    path("big.crt")), 0);
 	assert_int_equal(tls_pem_read(path("big.crt"), path("a.key"), &pem,
 	    err, sizeof(err)), -1);
@@ -428,7 +400,7 @@ test_ctx_mismatch(void **state)
 	expect_ctx_error("b.chain", "client.key", "certificate 2 "
 	    "(mail.example.com): private key does not match the certificate");
 	expect_ctx_error("client.key", "b.key", "certificate 2: bad chain");
-	assert_int_equal(run("umask 077; cp '%s' '%s'", path("b.chain"),
+	assert_int_equal(tu_run("umask 077; cp '%s' '%s'", path("b.chain"),
 	    path("notakey.key")), 0);
 	expect_ctx_error("b.chain", "notakey.key", "certificate 2 "
 	    "(mail.example.com): bad private key");
