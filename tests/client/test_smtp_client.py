@@ -531,7 +531,8 @@ def test_big_message_memory_bounded(capture, client_drive, tmp_path, tls):
     import os
     import subprocess
     if not os.access("/usr/bin/time", os.X_OK):
-        pytest.skip("/usr/bin/time is missing")
+        pytest.fail("/usr/bin/time is missing (package time, "
+                    "scripts/install-deps)")
     srv = capture(size=0, starttls=tls)
     line = b"0123456789" * 7 + b"\r\n"
     f = tmp_path / "big"

@@ -3,13 +3,11 @@ have it: sluiced itself (its inbound side implements CHUNKING and
 PIPELINING; the message it spools is compared byte for byte with what was
 sent) and a strict scripted BDAT server (tests/client/test_smtp_client.py's
 capture server has no BDAT)."""
-import importlib.util
 import os
 import re
 import select
 import socket
 import subprocess
-import sys
 import threading
 
 import pytest
@@ -17,18 +15,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
-# tests/smtp/helpers, loaded as tests/smtp/conftest.py does.
-if "sluice_smtp_helpers" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(
-        "sluice_smtp_helpers",
-        os.path.join(REPO, "tests", "smtp", "helpers", "__init__.py"),
-        submodule_search_locations=[os.path.join(REPO, "tests", "smtp",
-                                                 "helpers")])
-    _mod = importlib.util.module_from_spec(_spec)
-    sys.modules["sluice_smtp_helpers"] = _mod
-    _spec.loader.exec_module(_mod)
-
-from sluice_smtp_helpers.daemon import Sluiced  # noqa: E402
+from sluice_test_helpers.sluiced import Sluiced  # loaded by tests/conftest.py
 
 A, B, C = "a@example.net", "b@example.net", "c@example.net"
 CHUNK = 64 * 1024       # CLIENT_CHUNK in src/smtp_client.c
@@ -187,7 +174,8 @@ def test_refused_mid_way(sluice, drive):
 
 def test_big_message_memory_bounded(sluice, client_drive, tmp_path):
     if not os.access("/usr/bin/time", os.X_OK):
-        pytest.skip("/usr/bin/time is missing")
+        pytest.fail("/usr/bin/time is missing (package time, "
+                    "scripts/install-deps)")
     srv = sluice(max_message_size=8 * 1024 * 1024)
     line = b"." + b"0123456789" * 7 + b"\r\n"
     body = b"Subject: big\r\n\r\n" + line * (5 * 1024 * 1024 // len(line))

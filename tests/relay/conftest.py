@@ -6,7 +6,6 @@ relay_helpers.py; see its docstring for the fixtures.
 SLUICE_BUILD (absolute) selects the build directory; default <repo>/build.
 """
 import os
-import re
 import socket
 import sys
 
@@ -16,19 +15,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from relay_helpers import (RELAY_DEFAULTS, SENDER_MX, Relay,  # noqa: E402
-                           build_dir, capture_smtp, dnsserver)
-
-
-@pytest.fixture(scope="session")
-def sluice_build():
-    b = build_dir()
-    for prog in ("sluiced", "sluicectl"):
-        p = os.path.join(b, prog)
-        if not os.access(p, os.X_OK):
-            pytest.fail("%s is missing: build first (make) or set "
-                        "SLUICE_BUILD" % p, pytrace=False)
-    return b
+from relay_helpers import RELAY_DEFAULTS, SENDER_MX, Relay  # noqa: E402
+from sluice_test_helpers import capture_smtp, dnsserver  # noqa: E402
 
 
 @pytest.fixture
@@ -100,13 +88,13 @@ def sender_mx(capture):
 
 
 @pytest.fixture
-def relay(sluice_build, tmp_path, request, mx_port):
+def relay(sluiced_daemons, mx_port):
     """Factory: relay(dns=DnsServer or None, **overrides) starts sluiced
     with RELAY_DEFAULTS, smtp_port = mx_port and dns_forwarder pointing at
-    dns.  Stopped at teardown; a crash, a bad exit or a sanitizer report
-    fails the test."""
-    daemons = []
-    request.node._sluiced_daemons = daemons
+    dns.  Stopped at teardown; a crash, a bad exit, a sanitizer report or
+    a recipient marked sent on a reply that is no delivery fails the test
+    (Relay.teardown_errors)."""
+    sluiced_daemons.defer = False
 
     def factory(dns=None, **overrides):
         settings = dict(RELAY_DEFAULTS)
@@ -114,40 +102,6 @@ def relay(sluice_build, tmp_path, request, mx_port):
         if dns is not None:
             settings["dns_forwarder"] = dns.forwarder
         settings.update(overrides)
-        d = Relay(sluice_build, tmp_path / ("d%d" % len(daemons)),
-                  **settings)
-        daemons.append(d)
-        d.start()
-        return d
+        return sluiced_daemons.start(Relay, **settings)
 
-    yield factory
-    errors = []
-    for d in daemons:
-        try:
-            d.stop()
-        except AssertionError as e:
-            errors.append(str(e))
-        # Only a 2xx reply to the end of data (or to an LMTP recipient)
-        # delivers; "sent" on a QUIT or any other reply loses the mail.
-        bad = [l for l in d.all_lines()
-               if re.search(r"status=sent \((?!25\d)", l)]
-        if bad:
-            errors.append("recipients marked delivered on a reply that "
-                          "is no delivery:\n" + "\n".join(bad[:10]))
-    if errors:
-        pytest.fail("\n\n".join(errors), pytrace=False)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    if rep.failed:
-        for i, d in enumerate(getattr(item, "_sluiced_daemons", [])):
-            text = d.log_text(all_runs=True)
-            lines = text.splitlines()
-            if len(lines) > 150:
-                lines = ["... (%d lines before)" % (len(lines) - 150)] \
-                    + lines[-150:]
-            rep.sections.append(("sluiced log %d (%s)" % (i, rep.when),
-                                 "\n".join(lines)))
+    return factory

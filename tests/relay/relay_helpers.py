@@ -15,44 +15,14 @@ Fixtures:
 """
 import email
 import email.policy
-import importlib.util
+import mailbox
 import os
 import re
 import smtplib
-import sys
+import tempfile
 import time
 
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
-REPO = os.path.dirname(TESTS)
-
-# tests/smtp/helpers under the name tests/smtp/conftest.py gives it.
-if "sluice_smtp_helpers" not in sys.modules:
-    _dir = os.path.join(TESTS, "smtp", "helpers")
-    _spec = importlib.util.spec_from_file_location(
-        "sluice_smtp_helpers", os.path.join(_dir, "__init__.py"),
-        submodule_search_locations=[_dir])
-    _mod = importlib.util.module_from_spec(_spec)
-    sys.modules["sluice_smtp_helpers"] = _mod
-    _spec.loader.exec_module(_mod)
-
-
-def _load(name, path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-dnsserver = _load("sluice_dnsserver",
-                  os.path.join(TESTS, "helpers", "dnsserver.py"))
-capture_smtp = _load("sluice_capture_smtp",
-                     os.path.join(TESTS, "helpers", "capture_smtp.py"))
-
-from sluice_smtp_helpers.daemon import Sluiced  # noqa: E402
+from sluice_test_helpers.sluiced import Sluiced
 
 SENDER = "sender@snd.test"          # its MX is SENDER_MX (bounces land there)
 SENDER_MX = "127.0.0.9"
@@ -78,44 +48,18 @@ RELAY_DEFAULTS = {
 }
 
 
-def build_dir():
-    return os.environ.get("SLUICE_BUILD") or os.path.join(REPO, "build")
-
-
-def cfg_value(v):
-    """A Python value in libconfig syntax (lists of strings and groups
-    too, which the M1 helper does not write)."""
-    if callable(v):
-        v = v()
-    if isinstance(v, dict):
-        return "{ %s }" % " ".join("%s = %s;" % (k, cfg_value(x))
-                                   for k, x in v.items() if x is not None)
-    if isinstance(v, (list, tuple)):
-        if v and all(isinstance(x, dict) for x in v):
-            return "( %s )" % ", ".join(cfg_value(x) for x in v)
-        return "[ %s ]" % ", ".join(cfg_value(x) for x in v)
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
-    raise TypeError("config value %r" % (v,))
-
-
 class Relay(Sluiced):
-    """Sluiced with list-valued keys and delivery log helpers."""
+    """Sluiced with delivery log helpers."""
 
-    def config_text(self):
-        lines = []
-        for k, v in self.settings.items():
-            if v is None or k == "listeners":
-                continue
-            lines.append("%s = %s;" % (k, cfg_value(v)))
-        lines.append("spool_dir = %s;" % cfg_value(self.spool_dir))
-        lines.append('listeners = ( { address = "%s:%d"; role = "smtp"; } );'
-                     % (self.host, self.port))
-        return "\n".join(lines) + "\n"
+    def teardown_errors(self):
+        # Only a 2xx reply to the end of data (or to an LMTP recipient)
+        # delivers; "sent" on a QUIT or any other reply loses the mail.
+        bad = [l for l in self.all_lines()
+               if re.search(r"status=sent \((?!25\d)", l)]
+        if bad:
+            return ["recipients marked delivered on a reply that "
+                    "is no delivery:\n" + "\n".join(bad[:10])]
+        return []
 
     def all_lines(self):
         return self.log_text(all_runs=True).splitlines()
@@ -243,6 +187,41 @@ def make_message(sender, rcpts, subject="test", body=None, extra=None,
            "Date: Sun, 29 Nov 2026 06:00:00 +0000"]
     hdr += list(extra or [])
     return ("\r\n".join(hdr) + "\r\n\r\n" + body).encode()
+
+
+def server_dir(prefix):
+    """A new temporary directory for a private server (Dovecot, Postfix),
+    mode 0755 and not under pytest's 0700 directories: the server's own
+    unprivileged processes must reach it.  The caller removes it."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)
+    return d
+
+
+def maildir_messages(path, n, timeout=10.0, detail=None):
+    """Wait until the Maildir at path holds at least n messages; returns
+    their contents.  detail() adds to the failure message (a server's
+    log); default: the files under path."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if all(os.path.isdir(os.path.join(path, s))
+               for s in ("tmp", "new", "cur")):
+            md = mailbox.Maildir(path, factory=None, create=False)
+            msgs = [md.get_bytes(k) for k in md.keys()]
+            if len(msgs) >= n:
+                return msgs
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: fewer than %d messages after %.0fs: %s"
+                                 % (path, n, timeout,
+                                    detail() if detail else _listing(path)))
+        time.sleep(0.05)
+
+
+def _listing(path):
+    out = []
+    for root, dirs, files in os.walk(path):
+        out += [os.path.join(root, f) for f in files]
+    return out or "(empty or missing)"
 
 
 def msgid_of(content):

@@ -5,20 +5,19 @@ base_dir, state_dir, log and Maildirs under a temporary directory, never
 passwd-file userdb to TMP/mail/DOMAIN/USER as the system user "mail".
 Needs root (Dovecot switches to the mail user) and the Debian packages
 dovecot-core and dovecot-lmtpd (scripts/install-deps)."""
-import mailbox
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from relay_helpers import (SENDER, SENDER_RECORDS, make_message,
-                           msgid_of)
+from relay_helpers import (SENDER, SENDER_RECORDS, maildir_messages,
+                           make_message, msgid_of, server_dir)
+from sluice_test_helpers.sluiced import free_port
 
 DOVECOT = "/usr/sbin/dovecot"
 LMTP_BINARY = "/usr/lib/dovecot/lmtp"
@@ -29,19 +28,12 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PrivateDovecot:
     def __init__(self, users, domain):
         self.users, self.domain = users, domain
-        # Dovecot's unprivileged processes (auth as "dovecot", delivery as
-        # "mail") must reach the tree: not under pytest's 0700 dirs.
-        self.dir = tempfile.mkdtemp(prefix="sluice-dovecot-")
-        os.chmod(self.dir, 0o755)
+        # Reached by Dovecot's unprivileged processes (auth as "dovecot",
+        # delivery as "mail").
+        self.dir = server_dir("sluice-dovecot-")
         self.conf = os.path.join(self.dir, "dovecot.conf")
         self.passwd = os.path.join(self.dir, "users")
         self.mail = os.path.join(self.dir, "mail")
@@ -108,7 +100,7 @@ service auth {{
             f.write(conf)
 
     def start(self):
-        self.port = _free_port()
+        self.port = free_port()
         self.write()
         r = subprocess.run([DOVECOT, "-n", "-c", self.conf],
                            capture_output=True, timeout=30)
@@ -176,27 +168,14 @@ service auth {{
 
     def messages(self, user, n, timeout=15.0):
         """Wait until user's Maildir holds at least n messages."""
-        path = self.maildir(user)
-        deadline = time.monotonic() + timeout
-        while True:
-            if all(os.path.isdir(os.path.join(path, s))
-                   for s in ("tmp", "new", "cur")):
-                md = mailbox.Maildir(path, factory=None, create=False)
-                msgs = [md.get_bytes(k) for k in md.keys()]
-                if len(msgs) >= n:
-                    return msgs
-            if time.monotonic() > deadline:
-                raise AssertionError("%d messages expected in %s after "
-                                     "%.0fs\n%s" % (n, path, timeout,
-                                                    self.logs()))
-            time.sleep(0.05)
+        return maildir_messages(self.maildir(user), n, timeout, self.logs)
 
 
 @pytest.fixture
 def dovecot():
     for p in (DOVECOT, LMTP_BINARY):
         if not os.access(p, os.X_OK):
-            pytest.skip("%s is missing: dovecot-core and dovecot-lmtpd "
+            pytest.fail("%s is missing: dovecot-core and dovecot-lmtpd "
                         "(scripts/install-deps)" % p)
     if os.geteuid() != 0:
         pytest.skip("the private dovecot needs root")
@@ -204,7 +183,8 @@ def dovecot():
         try:
             pwd.getpwnam(u)
         except KeyError:
-            pytest.skip("no system user %s" % u)
+            pytest.fail("no system user %s (the dovecot packages "
+                        "create it)" % u)
     dc = PrivateDovecot(USERS, DOMAIN)
     try:
         dc.start()

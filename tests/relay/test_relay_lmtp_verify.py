@@ -10,7 +10,7 @@ import time
 import pytest
 
 from relay_helpers import SENDER, SENDER_RECORDS, make_message, msgid_of
-from sluice_smtp_helpers.smtpclient import RawClient, assert_reply
+from sluice_test_helpers.smtpclient import RawClient, assert_reply
 from test_relay_dovecot import dovecot, lmtp_relay  # noqa: F401 (fixtures)
 
 DOMAIN = "example.org"

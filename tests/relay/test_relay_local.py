@@ -1,6 +1,5 @@
 """Local delivery: Maildirs, unknown users, aliases, role accounts, LMTP
 (tests 8 and 9 of the M2 brief)."""
-import mailbox
 import os
 import smtplib
 import time
@@ -8,31 +7,8 @@ import time
 import pytest
 
 from relay_helpers import (SENDER, SENDER_RECORDS, Report,
-                           give_to_daemon_user, make_message, msgid_of)
-
-
-def maildir_messages(path, n, timeout=10.0):
-    """Wait until the Maildir at path holds at least n messages."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if all(os.path.isdir(os.path.join(path, s))
-               for s in ("tmp", "new", "cur")):
-            md = mailbox.Maildir(path, factory=None, create=False)
-            msgs = [md.get_bytes(k) for k in md.keys()]
-            if len(msgs) >= n:
-                return msgs
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: fewer than %d messages after %.0fs: %s"
-                                 % (path, n, timeout,
-                                    _listing(path)))
-        time.sleep(0.05)
-
-
-def _listing(path):
-    out = []
-    for root, dirs, files in os.walk(path):
-        out += [os.path.join(root, f) for f in files]
-    return out or "(empty or missing)"
+                           give_to_daemon_user, maildir_messages,
+                           make_message, msgid_of)
 
 
 @pytest.fixture

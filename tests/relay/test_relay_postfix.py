@@ -3,18 +3,17 @@
 directory, queue and Maildirs under a temporary directory) listens on
 127.0.0.10 at the test's smtp_port and delivers its virtual domain
 pf.test into Maildirs."""
-import mailbox
 import os
 import pwd
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from relay_helpers import SENDER, SENDER_RECORDS, make_message, msgid_of
+from relay_helpers import (SENDER, SENDER_RECORDS, maildir_messages,
+                           make_message, msgid_of, server_dir)
 
 POSTFIX = "/usr/sbin/postfix"
 PF_IP = "127.0.0.10"
@@ -34,10 +33,8 @@ def _wait_listen(ip, port, timeout):
 class PrivatePostfix:
     def __init__(self, ip, port, domain, users):
         self.ip, self.port, self.domain, self.users = ip, port, domain, users
-        # Postfix's own processes must reach the queue: not under
-        # pytest's 0700 directories.
-        self.dir = tempfile.mkdtemp(prefix="sluice-pf-")
-        os.chmod(self.dir, 0o755)
+        # Reached by Postfix's own processes (the queue).
+        self.dir = server_dir("sluice-pf-")
         self.conf = os.path.join(self.dir, "etc")
         self.queue = os.path.join(self.dir, "queue")
         self.data = os.path.join(self.dir, "data")
@@ -166,29 +163,13 @@ maillog_file_prefixes = {dir}
 @pytest.fixture
 def postfix(mx_port):
     if not os.access(POSTFIX, os.X_OK):
-        pytest.skip("postfix is not installed")
+        pytest.fail("postfix is not installed (scripts/install-deps)")
     pf = PrivatePostfix(PF_IP, mx_port, "pf.test", ["user", "other"])
     try:
         pf.start()
         yield pf
     finally:
         pf.stop()
-
-
-def _maildir_msgs(path, n, timeout, pf):
-    deadline = time.monotonic() + timeout
-    while True:
-        if all(os.path.isdir(os.path.join(path, s))
-               for s in ("tmp", "new", "cur")):
-            md = mailbox.Maildir(path, factory=None, create=False)
-            msgs = [md.get_bytes(k) for k in md.keys()]
-            if len(msgs) >= n:
-                return msgs
-        if time.monotonic() > deadline:
-            raise AssertionError("%d messages expected in %s after %.0fs; "
-                                 "postfix log:\n%s" % (n, path, timeout,
-                                                       pf.maillog()))
-        time.sleep(0.1)
 
 
 def test_delivery_to_postfix(dns, relay, postfix, capture):
@@ -201,7 +182,8 @@ def test_delivery_to_postfix(dns, relay, postfix, capture):
     msg = make_message(SENDER, ["user@pf.test", "other@pf.test"], body=body)
     qid = r.send(["user@pf.test", "other@pf.test", "nobody@pf.test"], msg)
     for u in ("user", "other"):
-        got = _maildir_msgs(postfix.maildir(u), 1, 30, postfix)
+        got = maildir_messages(postfix.maildir(u), 1, 30,
+                               postfix.maillog)
         assert len(got) == 1
         assert msgid_of(got[0]) == msgid_of(msg)
         assert got[0].endswith(body.replace("\r\n", "\n").encode()), \

@@ -7,8 +7,9 @@ SLUICE_BUILD (absolute) selects the build directory; default <repo>/build.
 The daemon is started as the test runner's user; run as root (as CI
 does) it forks a root parent and drops the sessions to user "sluice".
 
-The factory fixture ``secd(**overrides)`` starts a daemon whose config
-is DEFAULTS of tests/smtp plus the overrides.  Extra keywords:
+The factory fixture ``secd(**overrides)`` starts a Sluiced
+(tests/helpers/sluiced.py) whose config is its DEFAULTS plus the
+overrides.  Keywords beyond config keys:
 
     listeners = [{"role": "smtp"}, {"role": "submissions"}, ...]
         one listener per entry on its own free port of 127.0.0.1
@@ -20,7 +21,6 @@ Lists become libconfig lists: a list of str is [ "a", "b" ], a list of
 dict is ( { ... }, { ... } ).
 """
 import base64
-import importlib.util
 import os
 import pwd
 import socket
@@ -31,34 +31,13 @@ import time
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
-REPO = os.path.dirname(TESTS)
-
-
-def _load(name, path, package=False):
-    if name in sys.modules:
-        return sys.modules[name]
-    kw = {}
-    if package:
-        kw["submodule_search_locations"] = [os.path.dirname(path)]
-    spec = importlib.util.spec_from_file_location(name, path, **kw)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-# The tests/smtp helpers, under the name tests/smtp/conftest.py uses.
-_load("sluice_smtp_helpers",
-      os.path.join(TESTS, "smtp", "helpers", "__init__.py"), package=True)
-certs = _load("sluice_test_certs", os.path.join(TESTS, "helpers", "certs.py"))
-
-from sluice_smtp_helpers import daemon as _daemon  # noqa: E402
-from sluice_smtp_helpers.smtpclient import (  # noqa: E402,F401
+from sluice_test_helpers import certs
+from sluice_test_helpers.sluiced import (  # noqa: F401
+    DEFAULTS, Sluiced, running_as_root)
+from sluice_test_helpers.smtpclient import (  # noqa: F401
     RawClient, Closed, assert_reply, queued_id, TIMEOUT)
 
-HOSTNAME = _daemon.DEFAULTS["hostname"]          # "mx.test.example"
+HOSTNAME = DEFAULTS["hostname"]          # "mx.test.example"
 SNI_NAME = "mail.other.example"
 
 # AUTH users in the passwd file made for passwd=True.
@@ -69,87 +48,10 @@ USERS = {
 }
 
 
-def build_dir():
-    return os.environ.get("SLUICE_BUILD") or os.path.join(REPO, "build")
-
-
-def running_as_root():
-    return os.geteuid() == 0
-
-
 def sluice_ids():
     """(uid, gid) of the system user the daemon drops to."""
     pw = pwd.getpwnam("sluice")
     return pw.pw_uid, pw.pw_gid
-
-
-# -- libconfig values, with lists
-
-def config_value(v):
-    if callable(v):
-        v = v()
-    if isinstance(v, (list, tuple)):
-        if not v:
-            return "[ ]"
-        if all(isinstance(x, dict) for x in v):
-            return "( %s )" % ", ".join(config_value(x) for x in v)
-        return "[ %s ]" % ", ".join(config_value(x) for x in v)
-    if isinstance(v, dict):
-        return "{ %s }" % " ".join("%s = %s;" % (k, config_value(x))
-                                   for k, x in v.items())
-    return _daemon.config_value(v)
-
-
-class SecDaemon(_daemon.Sluiced):
-    """A Sluiced with several listeners and list-valued keys."""
-
-    def __init__(self, build, workdir, listeners=None, **overrides):
-        self.listener_specs = [dict(x) for x in (listeners or
-                                                 [{"role": "smtp"}])]
-        self.ports = [_daemon.free_port() for _ in self.listener_specs]
-        overrides["port"] = self.ports[0]
-        super().__init__(build, workdir, **overrides)
-
-    def port_of(self, role):
-        for spec, port in zip(self.listener_specs, self.ports):
-            if spec.get("role", "smtp") == role:
-                return port
-        raise KeyError(role)
-
-    def config_text(self):
-        lines = []
-        for k, v in self.settings.items():
-            if v is None or k == "listeners":
-                continue
-            lines.append("%s = %s;" % (k, config_value(v)))
-        lines.append("spool_dir = %s;" % config_value(self.spool_dir))
-        ls = []
-        for spec, port in zip(self.listener_specs, self.ports):
-            g = {"address": "%s:%d" % (self.host, port)}
-            g.update(spec)
-            ls.append(g)
-        lines.append("listeners = %s;" % config_value(ls))
-        return "\n".join(lines) + "\n"
-
-    @property
-    def counters_path(self):
-        return os.path.join(self.spool_dir, "counters")
-
-    def child_pid(self):
-        """The unprivileged session process (the root parent's only
-        child), or the daemon itself when it was not started as root."""
-        pid = self.daemon_pid()
-        kids = []
-        for tid in os.listdir("/proc/%d/task" % pid):
-            try:
-                with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                    kids += [int(x) for x in f.read().split()]
-            except FileNotFoundError:
-                pass
-        if not running_as_root():
-            return pid
-        assert len(kids) == 1, "sluiced %d has children %s" % (pid, kids)
-        return kids[0]
 
 
 # -- certificates
@@ -206,61 +108,26 @@ def make_passwd(build, path, users):
 
 # -- the daemon factory
 
-@pytest.fixture(scope="session")
-def sluice_build():
-    b = build_dir()
-    for prog in ("sluiced", "sluicectl"):
-        p = os.path.join(b, prog)
-        if not os.access(p, os.X_OK):
-            pytest.fail("%s is missing: build first (make) or set "
-                        "SLUICE_BUILD" % p, pytrace=False)
-    return b
-
-
 @pytest.fixture
 def passwd_file(sluice_build, tmp_path):
     return make_passwd(sluice_build, tmp_path / "passwd", USERS)
 
 
 @pytest.fixture
-def secd(sluice_build, tmp_path, request, pki):
-    daemons = []
-    request.node._sluiced_daemons = daemons
+def secd(sluiced_daemons, request, pki):
+    """Factory: secd(tls=False, passwd=False, **overrides), see the
+    docstring of this module.  Each daemon is stopped and checked at the
+    test's teardown."""
+    sluiced_daemons.defer = False
 
     def factory(tls=False, passwd=False, **overrides):
         if tls and "tls_certificates" not in overrides:
             overrides["tls_certificates"] = [pki.cert_entry(pki.main)]
         if passwd and "passwd_file" not in overrides:
             overrides["passwd_file"] = request.getfixturevalue("passwd_file")
-        d = SecDaemon(sluice_build, tmp_path / ("d%d" % len(daemons)),
-                      **overrides)
-        daemons.append(d)
-        d.start()
-        return d
+        return sluiced_daemons.start(**overrides)
 
-    yield factory
-    errors = []
-    for d in daemons:
-        try:
-            d.stop()
-        except AssertionError as e:
-            errors.append(str(e))
-    if errors:
-        pytest.fail("\n\n".join(errors), pytrace=False)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    if rep.failed:
-        for i, d in enumerate(getattr(item, "_sluiced_daemons", [])):
-            lines = d.log_text(all_runs=True).splitlines()
-            if len(lines) > 150:
-                lines = ["... (%d lines before)" % (len(lines) - 150)] \
-                    + lines[-150:]
-            rep.sections.append(("sluiced log %d (%s)" % (i, rep.when),
-                                 "\n".join(lines)))
+    return factory
 
 
 # -- clients

@@ -2,7 +2,7 @@
 are IPv4 and IPv6; relay_networks holds both families)."""
 import smtplib
 
-from sluice_smtp_helpers.daemon import free_port
+from sluice_test_helpers.sluiced import free_port
 
 
 def v6_listeners():

@@ -109,7 +109,7 @@ def test_spool_owned_by_sluice(secd):
 
 
 def run_refused_config(sluice_build, tmp_path, **overrides):
-    d = h.SecDaemon(sluice_build, tmp_path / "refused", **overrides)
+    d = h.Sluiced(sluice_build, tmp_path / "refused", **overrides)
     p = subprocess.run([d.binary, "-d", "-f", d.config_path],
                        capture_output=True, text=True, timeout=20,
                        cwd=d.workdir, stdin=subprocess.DEVNULL)

@@ -1,7 +1,7 @@
 """MAIL/RCPT paths and parameters, end to end into the spool."""
 import pytest
 
-from sluice_smtp_helpers.smtpclient import assert_reply, queued_id
+from sluice_test_helpers.smtpclient import assert_reply, queued_id
 
 
 def domain_of_length(n):

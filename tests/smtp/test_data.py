@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from sluice_smtp_helpers.smtpclient import (assert_reply, queued_id,
+from sluice_test_helpers.smtpclient import (assert_reply, queued_id,
                                             dot_stuff)
 
 DOT_LINES = (b"Subject: dots\r\n"

@@ -5,7 +5,7 @@ import os
 import subprocess
 
 
-from sluice_smtp_helpers.daemon import Sluiced
+from sluice_test_helpers.sluiced import Sluiced
 
 TMPFS_SIZE = "256k"
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from sluice_smtp_helpers.daemon import Sluiced
+from sluice_test_helpers.sluiced import Sluiced
 
 STRACE = "/usr/bin/strace"
 SYNC_CALLS = ("syncfs", "fsync", "fdatasync")
@@ -55,8 +55,9 @@ def parse_strace(path):
 @pytest.mark.parametrize("mode", ["syncfs", "fsync"])
 def test_sync_before_250(sluice_build, tmp_path, request, mode):
     if not os.access(STRACE, os.X_OK):
-        pytest.skip("%s is not installed (Debian package strace): the "
-                    "durability order cannot be observed" % STRACE)
+        pytest.fail("%s is not installed (Debian package strace, from "
+                    "scripts/install-deps): the durability order cannot be "
+                    "observed" % STRACE)
     trace = str(tmp_path / "trace")
     # LeakSanitizer cannot run under ptrace (ASan builds).
     asan = os.environ.get("ASAN_OPTIONS", "")

@@ -1,6 +1,6 @@
 """Message size, recipient count and line length limits."""
 
-from sluice_smtp_helpers.smtpclient import assert_reply, queued_id
+from sluice_test_helpers.smtpclient import assert_reply, queued_id
 
 LIMIT = 1048576
 

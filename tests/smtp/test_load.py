@@ -9,7 +9,7 @@ import smtplib
 import threading
 import time
 
-from sluice_smtp_helpers import spool
+from sluice_test_helpers import spool
 
 QUEUED = re.compile(rb"^2\.0\.0 Ok: queued as ([0-9A-Z]+)$")
 

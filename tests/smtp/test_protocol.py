@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from sluice_smtp_helpers.smtpclient import (assert_reply, queued_id,
+from sluice_test_helpers.smtpclient import (assert_reply, queued_id,
                                             Closed)
 
 REQUIRED_EXTENSIONS = ["PIPELINING", "8BITMIME", "SMTPUTF8",

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from sluice_smtp_helpers.smtpclient import assert_reply, queued_id
+from sluice_test_helpers.smtpclient import assert_reply, queued_id
 
 PAYLOADS = {
     "LF.LF": b"\n.\n",

@@ -4,8 +4,8 @@ import os
 import re
 import time
 
-from sluice_smtp_helpers import spool
-from sluice_smtp_helpers.smtpclient import assert_reply, queued_id
+from sluice_test_helpers import spool
+from sluice_test_helpers.smtpclient import assert_reply, queued_id
 
 
 def send(daemon, sender="a@example.com", rcpts=("b@example.com",),

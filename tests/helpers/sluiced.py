@@ -1,4 +1,14 @@
-"""Start, stop and kill the real sluiced for a test."""
+"""The real sluiced for the end-to-end suites (tests/smtp, tests/relay,
+tests/security): the build directory, configuration files, starting,
+stopping and reaping daemons, the checks of their exit.
+
+tests/conftest.py loads tests/helpers as the package
+``sluice_test_helpers`` and declares the fixtures built on this module
+(sluice_build, sluiced_daemons) and the report hook that attaches the
+daemon logs to a failed test.
+
+SLUICE_BUILD (absolute) selects the build directory; default <repo>/build.
+"""
 import os
 import re
 import signal
@@ -9,6 +19,9 @@ import time
 
 from . import spool
 from .smtpclient import RawClient, TIMEOUT
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 15.0
@@ -66,12 +79,35 @@ def free_port():
     return port
 
 
+def build_dir():
+    return os.environ.get("SLUICE_BUILD") or os.path.join(REPO, "build")
+
+
+def missing_programs(build, progs=("sluiced", "sluicectl")):
+    """The programs of progs not executable in build, as paths."""
+    return [os.path.join(build, p) for p in progs
+            if not os.access(os.path.join(build, p), os.X_OK)]
+
+
+def running_as_root():
+    return os.geteuid() == 0
+
+
 def config_value(v):
+    """A Python value in libconfig syntax: a list of str is [ "a", "b" ],
+    a list of dict is ( { ... }, { ... } ); None members of a group are
+    left out."""
     if callable(v):
         v = v()
+    if isinstance(v, (list, tuple)):
+        if not v:
+            return "[ ]"
+        if all(isinstance(x, dict) for x in v):
+            return "( %s )" % ", ".join(config_value(x) for x in v)
+        return "[ %s ]" % ", ".join(config_value(x) for x in v)
     if isinstance(v, dict):
         return "{ %s }" % " ".join("%s = %s;" % (k, config_value(x))
-                                   for k, x in v.items())
+                                   for k, x in v.items() if x is not None)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -88,16 +124,28 @@ class DaemonError(AssertionError):
 class Sluiced:
     """One sluiced process (and its restarts) with its own config, spool
     and log under workdir.  Keyword overrides replace DEFAULTS; a value
-    of None leaves the key out."""
+    of None leaves the key out.
 
-    def __init__(self, build, workdir, wrapper=None, env=None, **overrides):
+    listeners = [{"role": "smtp"}, {"role": "submissions"}, ...] makes one
+    listener per entry on its own free port of 127.0.0.1 (d.ports[i], the
+    other keys of an entry go into its group); the first is d.port (port=
+    chooses it).  Default: one "smtp"."""
+
+    def __init__(self, build, workdir, wrapper=None, env=None,
+                 listeners=None, **overrides):
         self.build = build
         self.binary = os.path.join(build, "sluiced")
         self.ctl_binary = os.path.join(build, "sluicectl")
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.host = "127.0.0.1"
-        self.port = overrides.pop("port", None) or free_port()
+        self.listener_specs = [dict(x) for x in (listeners or
+                                                 [{"role": "smtp"}])]
+        self.ports = [free_port() for _ in self.listener_specs]
+        port = overrides.pop("port", None)
+        if port:
+            self.ports[0] = port
+        self.port = self.ports[0]
         self.spool_dir = os.path.join(self.workdir, "spool")
         os.makedirs(self.spool_dir, exist_ok=True)
         self.config_path = os.path.join(self.workdir, "sluice.conf")
@@ -120,10 +168,20 @@ class Sluiced:
             if v is None or k == "listeners":
                 continue
             lines.append("%s = %s;" % (k, config_value(v)))
-        lines.append('spool_dir = %s;' % config_value(self.spool_dir))
-        lines.append('listeners = ( { address = "%s:%d"; role = "smtp"; } );'
-                     % (self.host, self.port))
+        lines.append("spool_dir = %s;" % config_value(self.spool_dir))
+        ls = []
+        for spec, port in zip(self.listener_specs, self.ports):
+            g = {"address": "%s:%d" % (self.host, port)}
+            g.update(spec)
+            ls.append(g)
+        lines.append("listeners = %s;" % config_value(ls))
         return "\n".join(lines) + "\n"
+
+    def port_of(self, role):
+        for spec, port in zip(self.listener_specs, self.ports):
+            if spec.get("role", "smtp") == role:
+                return port
+        raise KeyError(role)
 
     def write_config(self):
         with open(self.config_path, "w") as f:
@@ -220,6 +278,22 @@ class Sluiced:
             with open("/proc/%d/task/%s/children" % (self.proc.pid, tid)) as f:
                 kids += [int(x) for x in f.read().split()]
         assert len(kids) == 1, "wrapper has children %s" % kids
+        return kids[0]
+
+    def child_pid(self):
+        """The unprivileged session process (the root parent's only
+        child), or the daemon itself when it was not started as root."""
+        pid = self.daemon_pid()
+        kids = []
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                    kids += [int(x) for x in f.read().split()]
+            except FileNotFoundError:
+                pass
+        if not running_as_root():
+            return pid
+        assert len(kids) == 1, "sluiced %d has children %s" % (pid, kids)
         return kids[0]
 
     def stop(self, timeout=STOP_TIMEOUT, check=True):
@@ -351,7 +425,16 @@ class Sluiced:
                               + list(args), capture_output=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
 
+    def teardown_errors(self):
+        """Checks of a subclass on the logs of a daemon stopped at the
+        end of its test: a list of error messages."""
+        return []
+
     # -- spool
+    @property
+    def counters_path(self):
+        return os.path.join(self.spool_dir, "counters")
+
     def queue_ids(self):
         return spool.queue_ids(self.spool_dir)
 
@@ -368,3 +451,89 @@ class Sluiced:
                 raise AssertionError("files left in incoming/: %s"
                                      % self.incoming_ids())
             time.sleep(0.05)
+
+
+# -- the daemons of the tests
+
+class Reaper:
+    """Daemons a test is done with: SIGTERMed at its teardown, waited for
+    and checked (exit status 0, no sanitizer report, no process left)
+    while the next tests run -- sluiced's parent notices a signal only
+    every 200 ms, which would otherwise cost every test that much.  A
+    failure is reported at the teardown of a later test (or of the
+    session) and names the test whose daemon failed."""
+
+    def __init__(self):
+        self.pending = []           # (daemon, nodeid)
+
+    def add(self, d, nodeid):
+        d.begin_stop()
+        self.pending.append((d, nodeid))
+
+    def collect(self, block):
+        errors, still = [], []
+        for d, nodeid in self.pending:
+            if not block and d.proc is not None and d.proc.poll() is None:
+                still.append((d, nodeid))
+                continue
+            try:
+                d.finish_stop()
+            except AssertionError as e:
+                errors.append("daemon of %s: %s" % (nodeid, e))
+            errors += ["daemon of %s: %s" % (nodeid, e)
+                       for e in d.teardown_errors()]
+        self.pending = still
+        return errors
+
+
+class Daemons:
+    """The daemons of one test (the sluiced_daemons fixture).  start()
+    writes a config, starts a daemon of class cls, waits until it listens
+    and returns it.  stop_all() ends them at the test's teardown and
+    returns the errors: a crash, a non-zero exit status after SIGTERM, a
+    process left behind, a sanitizer report or a failed
+    cls.teardown_errors().  With defer (the default) a daemon still
+    running is handed to the session's Reaper, which checks it while the
+    next tests run; without, each is stopped and checked at once."""
+
+    def __init__(self, build, tmp_path, nodeid, reaper, defer=True):
+        self.build = build
+        self.tmp_path = tmp_path
+        self.nodeid = nodeid
+        self.reaper = reaper
+        self.defer = defer
+        self.list = []
+
+    def start(self, cls=Sluiced, **overrides):
+        d = cls(self.build, self.tmp_path / ("d%d" % len(self.list)),
+                **overrides)
+        self.list.append(d)
+        d.start()
+        return d
+
+    def stop_all(self):
+        errors = []
+        for d in self.list:
+            if self.defer and d.running():
+                self.reaper.add(d, self.nodeid)
+                continue
+            try:
+                d.stop()
+            except AssertionError as e:
+                errors.append(str(e))
+            errors += d.teardown_errors()
+        errors += self.reaper.collect(block=len(self.reaper.pending) > 8)
+        return errors
+
+
+def log_sections(daemons, when, max_lines=150):
+    """(title, text) report sections with the last max_lines lines of
+    every run's log of each daemon, for a failed test."""
+    out = []
+    for i, d in enumerate(daemons):
+        lines = d.log_text(all_runs=True).splitlines()
+        if len(lines) > max_lines:
+            lines = ["... (%d lines before)" % (len(lines) - max_lines)] \
+                + lines[-max_lines:]
+        out.append(("sluiced log %d (%s)" % (i, when), "\n".join(lines)))
+    return out
