@@ -73,7 +73,8 @@ $(BUILD)/client_drive: tests/tools/client_drive.c $(BUILD)/libsluice.a \
 		$(wildcard src/*.h)
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDLIBS)
 
-build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h)
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard src/*.h) \
+		$(wildcard tests/fuzz/*.h)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc \
 		-fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB)

@@ -9,23 +9,9 @@
 #include <string.h>
 
 #include "smtp_parse.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-static void
-check_path(const struct smtp_path *p)
-{
-	size_t n = strnlen(p->addr, sizeof(p->addr));
-
-	if (n >= sizeof(p->addr) || n > SMTP_PATH_MAX - 2)
-		abort();
-	if (p->is_null ? (n != 0 || p->at != 0) :
-	    (p->at > n || (p->at < n && p->addr[p->at] != '@')))
-		abort();
-	if (p->at > SMTP_LOCAL_MAX || (n > p->at && n - p->at - 1 >
-	    SMTP_DOMAIN_MAX))
-		abort();
-}
 
 static void
 fuzz_path(const char *s, size_t size)

@@ -8,21 +8,9 @@
 #include <string.h>
 
 #include "smtp_parse.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* A parsed path must be a NUL-terminated address with at in range. */
-static void
-check_path(const struct smtp_path *p)
-{
-	size_t n = strnlen(p->addr, sizeof(p->addr));
-
-	if (n >= sizeof(p->addr) || n > SMTP_PATH_MAX - 2)
-		abort();
-	if (p->is_null ? (n != 0 || p->at != 0) :
-	    (p->at > n || (p->at < n && p->addr[p->at] != '@')))
-		abort();
-}
 
 static void
 fuzz_args(const struct smtp_cmd *cmd)

@@ -100,15 +100,19 @@ def test_nxdomain_bounces(dns, capture, relay, sender_mx):
     r.wait_removed(qid)
 
 
+def _received_hops(n):
+    """n Received: header fields, as n earlier relays would add them."""
+    return ["Received: from hop%d.test by hop%d.test; "
+            "Sun, 29 Nov 2026 06:00:00 +0000" % (i, i + 1) for i in range(n)]
+
+
 def test_mail_loop_bounces_with_5_4_6(dns, capture, relay, sender_mx):
     d = dns(["dst.test MX 10 a.dst.test", "a.dst.test A 127.0.0.2"]
             + SENDER_RECORDS)
     dst = capture("127.0.0.2")
     r = relay(dns=d)
     # 50 Received: in the message + the one sluiced adds = 51 > 50.
-    extra = ["Received: from hop%d.test by hop%d.test; "
-             "Sun, 29 Nov 2026 06:00:00 +0000" % (i, i + 1)
-             for i in range(50)]
+    extra = _received_hops(50)
     qid = r.send("user@dst.test",
                  make_message(SENDER, ["user@dst.test"], extra=extra))
     rep = _bounce_for(r, sender_mx)
@@ -124,9 +128,7 @@ def test_49_received_is_not_a_loop(dns, capture, relay, sender_mx):
             + SENDER_RECORDS)
     dst = capture("127.0.0.2")
     r = relay(dns=d)
-    extra = ["Received: from hop%d.test by hop%d.test; "
-             "Sun, 29 Nov 2026 06:00:00 +0000" % (i, i + 1)
-             for i in range(49)]
+    extra = _received_hops(49)
     qid = r.send("user@dst.test",
                  make_message(SENDER, ["user@dst.test"], extra=extra))
     got = r.wait_msgs(dst, 1, 15)
